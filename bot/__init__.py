@@ -1,0 +1,1 @@
+"""Boussole: orientation toward the cooperation schemes of the French ESS."""

@@ -1,0 +1,119 @@
+"""Command line: `python -m bot chat | kb check | kb graph | kb cases`."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+from knowledge.loader import KnowledgeBase, KnowledgeError, load_cases, load_knowledge
+
+
+def _load(root: Path | None) -> KnowledgeBase | None:
+    try:
+        return load_knowledge(root)
+    except KnowledgeError as exc:
+        print(exc.render(), file=sys.stderr)
+        return None
+
+
+def cmd_chat(args: argparse.Namespace) -> int:
+    from bot.console import Console
+    from bot.conversation import Conversation
+
+    kb = _load(args.knowledge)
+    if kb is None:
+        return 2
+    return Console(Conversation(kb)).run()
+
+
+def cmd_kb_check(args: argparse.Namespace) -> int:
+    kb = _load(args.knowledge)
+    if kb is None:
+        print("\n✗ base refusée : corrigez les problèmes ci-dessus.", file=sys.stderr)
+        return 1
+    s = kb.stats
+    print(f"✓ base de connaissances valide (version {kb.version})")
+    print(f"  fiches            : {s.schemes}")
+    print(f"  questions         : {s.questions} ({s.options} réponses possibles)")
+    print(f"  chemins           : {s.paths}")
+    print(f"  chemin le plus long : {s.longest_path} questions")
+    print(f"  sources citées    : {s.sources}")
+    return 0
+
+
+def cmd_kb_graph(args: argparse.Namespace) -> int:
+    from bot.graph import mermaid
+
+    kb = _load(args.knowledge)
+    if kb is None:
+        return 1
+    text = mermaid(kb)
+    if args.output:
+        Path(args.output).write_text(text, encoding="utf-8")
+        print(f"diagramme écrit dans {args.output}")
+    else:
+        sys.stdout.write(text)
+    return 0
+
+
+def cmd_kb_cases(args: argparse.Namespace) -> int:
+    from bot.cases import run_case
+    from bot.engine import Engine
+
+    kb = _load(args.knowledge)
+    if kb is None:
+        return 1
+    try:
+        cases = load_cases(args.knowledge)
+    except KnowledgeError as exc:
+        print(exc.render(), file=sys.stderr)
+        return 1
+    engine = Engine(kb)
+    failed = 0
+    for name, case in cases:
+        failures = run_case(engine, case)
+        if failures:
+            failed += 1
+            print(f"✗ {name}")
+            for f in failures:
+                print(f"    {f}")
+        else:
+            print(f"✓ {name}")
+    print(f"{len(cases) - failed} passed, {failed} failed")
+    return 1 if failed else 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="python -m bot", description="Boussole : orientation vers les coopérations de l'ESS"
+    )
+    parser.add_argument(
+        "--knowledge", type=Path, default=None, help="dossier de la base (par défaut : knowledge/)"
+    )
+    sub = parser.add_subparsers(dest="command", required=True)
+    chat = sub.add_parser("chat", help="l'orientation dans le terminal")
+    chat.set_defaults(func=cmd_chat)
+    kb = sub.add_parser("kb", help="la base de connaissances")
+    kb_sub = kb.add_subparsers(dest="kb_command", required=True)
+    kb_sub.add_parser("check", help="valider la base et afficher un résumé").set_defaults(
+        func=cmd_kb_check
+    )
+    graph = kb_sub.add_parser("graph", help="l'arbre de décision en diagramme Mermaid")
+    graph.add_argument("-o", "--output", help="fichier de sortie (sinon : écran)")
+    graph.set_defaults(func=cmd_kb_graph)
+    kb_sub.add_parser("cases", help="jouer les cas de test des curateurs").set_defaults(
+        func=cmd_kb_cases
+    )
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    code: int = args.func(args)
+    return code
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,344 @@
+"""The dialogue, channel-agnostic: a session and an input in, a new session and replies out.
+
+Every channel (console, Telegram) calls this and only draws what comes back, so the
+orientation behaves the same everywhere: typed commands, fuzzy answers, stale buttons,
+back and restart, help, fiches.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from rapidfuzz import fuzz, process
+
+from bot.engine import Engine, EngineError, Session, State
+from bot.render import Renderer
+from bot.search import SchemeSearch
+from bot.views import Action, Button, Kind, Reply, Turn
+from knowledge.loader import KnowledgeBase, normalize
+from knowledge.schema import Audience, MoneyTopic, Option, Question, Scheme, SchemeKind
+
+MAX_INPUT = 500  # characters of a typed message that are looked at
+
+COMMANDS: dict[str, Kind] = {
+    "retour": Kind.back,
+    "precedent": Kind.back,
+    "revenir": Kind.back,
+    "recommencer": Kind.restart,
+    "restart": Kind.restart,
+    "reset": Kind.restart,
+    "aide": Kind.help,
+    "help": Kind.help,
+    "fiches": Kind.schemes,
+    "schemas": Kind.schemes,
+    "liste": Kind.schemes,
+}
+
+AUDIENCE_LABELS = {
+    Audience.porteur: "porteurs de projet et collectifs citoyens",
+    Audience.collectivite: "collectivités",
+    Audience.association: "associations",
+    Audience.entreprise: "entreprises",
+    Audience.reseau: "réseaux d'accompagnement",
+}
+KIND_LABELS = {
+    SchemeKind.statut: "Statuts juridiques",
+    SchemeKind.dispositif: "Dispositifs",
+    SchemeKind.contrat: "Contrats et montages",
+    SchemeKind.partenariat: "Partenariats",
+    SchemeKind.agrement: "Agréments",
+    SchemeKind.demarche: "Démarches territoriales",
+}
+MONEY_LABELS = {
+    MoneyTopic.capital: "Capital",
+    MoneyTopic.profits: "Bénéfices",
+    MoneyTopic.taxes: "Fiscalité",
+    MoneyTopic.public_funding: "Financements publics",
+}
+
+
+@dataclass
+class OptionMatch:
+    option: Option | None
+    suggestions: list[Option]
+
+
+class Conversation:
+    def __init__(self, kb: KnowledgeBase, renderer: Renderer | None = None) -> None:
+        self.kb = kb
+        self.engine = Engine(kb)
+        self.search = SchemeSearch(kb)
+        self.renderer = renderer or Renderer()
+        self._option_terms: dict[str, tuple[list[str], list[Option]]] = {}
+        for q in kb.tree.questions:
+            terms: list[str] = []
+            owners: list[Option] = []
+            for opt in q.options:
+                for term in {opt.value.replace("_", " "), opt.label, *opt.aliases}:
+                    terms.append(normalize(term))
+                    owners.append(opt)
+            self._option_terms[q.id] = (terms, owners)
+
+    # ------------------------------------------------------------------ entry points
+
+    def welcome(self, session: Session, payload: str = "") -> Turn:
+        """/start: greet, honour a deep link, resume a conversation in progress."""
+        replies = [Reply(self.renderer.render("welcome.j2"))]
+        payload = normalize(payload).replace(" ", "_")
+        if payload.startswith("fiche_"):
+            found = self.search.search(payload.removeprefix("fiche_").replace("_", " "))
+            if found.found is not None:
+                return Turn(session, [*replies, *self.fiche(found.found, session)], False)
+        if payload:
+            try:
+                fresh = self.engine.preset(self.engine.start.fact, payload)
+            except EngineError:
+                fresh = None
+            if fresh is not None:
+                return Turn(fresh, [*replies, self.current(fresh)], True)
+        state = self.engine.state(session)
+        if state.session.step:
+            notice = self.renderer.render("notice.j2", kind="resumed", count=state.session.step)
+            return Turn(state.session, [*replies, Reply(notice), self.current(state)], False)
+        return Turn(state.session, [*replies, self.current(state)], False)
+
+    def handle_action(self, session: Session, action: Action) -> Turn:
+        state = self.engine.state(session)
+        if action.step is not None and action.step != state.session.step:
+            return self._stale(state, action)
+        if action.kind is Kind.answer:
+            try:
+                new = self.engine.answer(state.session, action.question, action.arg)
+            except EngineError:
+                return self._stale(state, action)
+            return Turn(new, [self.current(new)], True)
+        if action.kind is Kind.back:
+            return self._back(state)
+        if action.kind is Kind.restart:
+            return self._restart()
+        if action.kind is Kind.help:
+            return Turn(state.session, self._help(state), False)
+        if action.kind is Kind.fiche:
+            scheme = self.kb.schemes.get(action.arg)
+            if scheme is None:
+                notice = self.renderer.render("notice.j2", kind="unknown_scheme")
+                return Turn(state.session, [Reply(notice), self.current(state)], False)
+            return Turn(state.session, self.fiche(scheme, state.session), False)
+        if action.kind is Kind.schemes:
+            return Turn(state.session, [self.schemes_list(state.session)], False)
+        return Turn(state.session, [self.current(state)], False)
+
+    def handle_text(self, session: Session, text: str) -> Turn:
+        state = self.engine.state(session)
+        raw = (text or "").strip()[:MAX_INPUT]
+        norm = normalize(raw)
+        if raw.startswith("/"):
+            norm = normalize(raw[1:])
+        first, _, rest = norm.partition(" ")
+        if not norm:
+            if raw in ("?", "/?"):
+                return Turn(state.session, self._help(state), False)
+            return self._not_understood(state, raw, [], empty=not raw)
+        if norm in COMMANDS:
+            return self.handle_action(state.session, Action(COMMANDS[norm]))
+        if first == "fiche" and rest:
+            return self.lookup(state.session, rest)
+        if first == "fiche" or norm in ("fiche", "fiches"):
+            return Turn(state.session, [self.schemes_list(state.session)], False)
+        if state.question is not None:
+            match = self.match_option(state.question, raw)
+            if match.option is not None:
+                new = self.engine.answer(state.session, state.question.id, match.option.value)
+                return Turn(new, [self.current(new)], True)
+            return self._not_understood(state, raw, match.suggestions)
+        # the orientation is over: a typed word is most likely a scheme name
+        return self.lookup(state.session, raw)
+
+    def lookup(self, session: Session, query: str) -> Turn:
+        result = self.search.search(query)
+        if result.found is not None:
+            return Turn(session, self.fiche(result.found, session), False)
+        text = self.renderer.render("search.j2", result=result)
+        buttons = [[Button(s.name, Action(Kind.fiche, s.id))] for s in result.suggestions]
+        buttons.append([Button("📚 Toutes les fiches", Action(Kind.schemes))])
+        return Turn(session, [Reply(text, buttons)], False)
+
+    # ------------------------------------------------------------------ views
+
+    def current(self, session_or_state: Session | State) -> Reply:
+        state = (
+            session_or_state
+            if isinstance(session_or_state, State)
+            else self.engine.state(session_or_state)
+        )
+        if state.question is None:
+            return self.result_reply(state)
+        return self.question_reply(state)
+
+    def question_reply(self, state: State, hint: str | None = None) -> Reply:
+        question = state.question
+        assert question is not None
+        step = state.session.step
+        done = max(state.number - 1, 0)
+        width = 8
+        filled = round(width * done / max(state.total, 1))
+        left = state.total - done
+        remaining_text = (
+            "dernière question" if left <= 1 else f"encore {left - 1} au plus après celle-ci"
+        )
+        text = self.renderer.render(
+            "question.j2",
+            state=state,
+            question=question,
+            progress="▰" * filled + "▱" * (width - filled),
+            remaining_text=remaining_text,
+            hint=hint,
+        )
+        rows = [
+            [Button(opt.label, Action(Kind.answer, opt.value, question.id, step))]
+            for opt in question.options
+        ]
+        controls = [Button("❓ Aide", Action(Kind.help, "", question.id, step))]
+        if step:
+            controls.append(Button("← Retour", Action(Kind.back, step=step)))
+            controls.append(Button("🔄 Recommencer", Action(Kind.restart, step=step)))
+        rows.append(controls)
+        return Reply(text, rows)
+
+    def result_reply(self, state: State) -> Reply:
+        result = self.engine.result(state)
+        text = self.renderer.render("result.j2", result=result)
+        step = state.session.step
+        rows = [
+            [Button(f"📄 {rec.scheme.short_name}", Action(Kind.fiche, rec.scheme.id))]
+            for rec in result.recommended
+        ]
+        rows.extend(
+            [Button(f"📄 {alt.scheme.short_name}", Action(Kind.fiche, alt.scheme.id))]
+            for alt in result.alternatives
+        )
+        rows.append(
+            [
+                Button("← Retour", Action(Kind.back, step=step)),
+                Button("🔄 Recommencer", Action(Kind.restart, step=step)),
+            ]
+        )
+        return Reply(text, rows)
+
+    def fiche(self, scheme: Scheme, session: Session) -> list[Reply]:
+        keys = list(scheme.sources)
+
+        def refs(sources: Sequence[str]) -> str:
+            nums = [str(keys.index(k) + 1) for k in sources if k in keys]
+            return f"[{', '.join(nums)}]" if nums else ""
+
+        text = self.renderer.render(
+            "scheme.j2",
+            s=scheme,
+            refs=refs,
+            audiences=", ".join(AUDIENCE_LABELS[a] for a in scheme.for_whom),
+            money_topics=MONEY_LABELS,
+        )
+        label = "↩️ Voir mon résultat" if self.engine.state(session).finished else "↩️ Reprendre"
+        if not session.step:
+            label = "🧭 Commencer l'orientation"
+        return [Reply(text, [[Button(label, Action(Kind.current))]])]
+
+    def schemes_list(self, session: Session) -> Reply:
+        groups = []
+        for kind, label in KIND_LABELS.items():
+            items = sorted(
+                (s for s in self.kb.schemes.values() if s.kind is kind), key=lambda s: s.name
+            )
+            if items:
+                groups.append((label, items))
+        text = self.renderer.render("schemes_list.j2", schemes=self.kb.schemes, groups=groups)
+        rows = [
+            [Button(s.short_name, Action(Kind.fiche, s.id))]
+            for _, items in groups
+            for s in items
+        ]
+        rows.append([Button("↩️ Reprendre", Action(Kind.current))])
+        return Reply(text, rows)
+
+    # ------------------------------------------------------------------ matching
+
+    def match_option(self, question: Question, text: str) -> OptionMatch:
+        norm = normalize(text)
+        if norm.isdigit():
+            index = int(norm) - 1
+            if 0 <= index < len(question.options):
+                return OptionMatch(question.options[index], [])
+        terms, owners = self._option_terms[question.id]
+        for term, opt in zip(terms, owners, strict=True):
+            if term == norm:
+                return OptionMatch(opt, [])
+        if not norm:
+            return OptionMatch(None, [])
+        best: dict[str, float] = {}
+        for _t, score, idx in process.extract(
+            norm, terms, scorer=fuzz.WRatio, limit=20, score_cutoff=65
+        ):
+            value = owners[idx].value
+            best[value] = max(best.get(value, 0.0), score)
+        ranked = sorted(best.items(), key=lambda kv: -kv[1])
+        if not ranked:
+            return OptionMatch(None, [])
+        top, score = ranked[0]
+        second = ranked[1][1] if len(ranked) > 1 else 0.0
+        if score >= 85 and score - second >= 8:
+            return OptionMatch(question.option(top), [])
+        return OptionMatch(None, [o for v, _ in ranked[:3] if (o := question.option(v))])
+
+    # ------------------------------------------------------------------ helpers
+
+    def _help(self, state: State) -> list[Reply]:
+        if state.question is None:
+            return [Reply(self.renderer.render("aide.j2")), self.current(state)]
+        return [
+            Reply(self.renderer.render("help.j2", question=state.question)),
+            self.current(state),
+        ]
+
+    def _back(self, state: State) -> Turn:
+        if not state.session.step:
+            notice = self.renderer.render("notice.j2", kind="first")
+            return Turn(state.session, [Reply(notice), self.current(state)], False)
+        new = self.engine.back(state.session)
+        return Turn(new, [self.current(new)], True)
+
+    def _restart(self) -> Turn:
+        new = self.engine.restart()
+        notice = self.renderer.render("notice.j2", kind="restarted")
+        return Turn(new, [Reply(notice), self.current(new)], True)
+
+    def _stale(self, state: State, action: Action) -> Turn:
+        # a double click on the answer just recorded is not an error: nothing to say
+        step = action.step
+        if (
+            action.kind is Kind.answer
+            and step is not None
+            and step < state.session.step
+            and state.session.answers[step] == (action.question, action.arg)
+        ):
+            return Turn(state.session, [], False, notice="Réponse déjà prise en compte.")
+        notice = self.renderer.render("notice.j2", kind="stale")
+        return Turn(state.session, [Reply(notice), self.current(state)], False, notice=notice)
+
+    def _not_understood(
+        self, state: State, text: str, suggestions: list[Option], empty: bool = False
+    ) -> Turn:
+        body = self.renderer.render(
+            "not_understood.j2", text=text[:80], suggestions=suggestions, empty=empty
+        )
+        if state.question is None:
+            return Turn(state.session, [Reply(body), self.current(state)], False)
+        if suggestions:
+            step = state.session.step
+            rows = [
+                [Button(o.label, Action(Kind.answer, o.value, state.question.id, step))]
+                for o in suggestions
+            ]
+            return Turn(state.session, [Reply(body, rows)], False)
+        return Turn(state.session, [Reply(body), self.current(state)], False)

@@ -1,0 +1,91 @@
+"""Jinja2 rendering of every text shown to users, shared by all channels.
+
+Templates produce Telegram HTML (autoescaped); `html_to_text` turns it into plain text
+for the console, and `split_message` keeps each message under Telegram's limit.
+"""
+
+from __future__ import annotations
+
+import html
+import re
+from pathlib import Path
+from typing import Any
+
+from jinja2 import Environment, FileSystemLoader, StrictUndefined
+
+TEMPLATES = Path(__file__).resolve().parent / "templates"
+TELEGRAM_LIMIT = 4096
+
+
+class Renderer:
+    def __init__(self, templates: Path = TEMPLATES) -> None:
+        self.env = Environment(
+            loader=FileSystemLoader(str(templates)),
+            autoescape=True,
+            trim_blocks=True,
+            lstrip_blocks=True,
+            undefined=StrictUndefined,
+            keep_trailing_newline=False,
+        )
+        self.env.filters["frdate"] = lambda d: d.strftime("%d/%m/%Y")
+
+    def render(self, name: str, **context: Any) -> str:
+        text = self.env.get_template(name).render(**context)
+        return re.sub(r"\n{3,}", "\n\n", text).strip()
+
+
+def split_message(text: str, limit: int = TELEGRAM_LIMIT) -> list[str]:
+    """Split on paragraph, then line boundaries, so HTML tags (kept on one line) stay whole."""
+    if len(text) <= limit:
+        return [text]
+    parts: list[str] = []
+    current = ""
+    for block in text.split("\n\n"):
+        pieces = [block] if len(block) <= limit else _split_lines(block, limit)
+        for piece in pieces:
+            candidate = f"{current}\n\n{piece}" if current else piece
+            if len(candidate) <= limit:
+                current = candidate
+            else:
+                if current:
+                    parts.append(current)
+                current = piece
+    if current:
+        parts.append(current)
+    return parts
+
+
+def _split_lines(block: str, limit: int) -> list[str]:
+    out: list[str] = []
+    current = ""
+    for line in block.split("\n"):
+        while len(line) > limit:  # a single huge line: cut at a space, outside tags
+            cut = line.rfind(" ", 0, limit)
+            cut = cut if cut > 0 else limit
+            out.append(line[:cut])
+            line = line[cut:].lstrip()
+        candidate = f"{current}\n{line}" if current else line
+        if len(candidate) <= limit:
+            current = candidate
+        else:
+            out.append(current)
+            current = line
+    if current:
+        out.append(current)
+    return out
+
+
+_LINK = re.compile(r'<a href="([^"]*)">(.*?)</a>', re.S)
+
+
+def html_to_text(text: str) -> str:
+    """Telegram HTML to plain text for a terminal."""
+
+    def link(m: re.Match[str]) -> str:
+        url, label = html.unescape(m.group(1)), m.group(2)
+        return label if label.strip() == url else f"{label} ({url})"
+
+    text = _LINK.sub(link, text)
+    text = re.sub(r"</?(b|strong)>", "", text)
+    text = re.sub(r"</?(i|em|u|s|code|pre|blockquote|tg-spoiler)>", "", text)
+    return html.unescape(text)

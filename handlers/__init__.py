@@ -1,0 +1,1 @@
+"""Telegram handlers: translate updates to domain calls and back (no business rule here)."""

@@ -1,0 +1,202 @@
+"""Schema of the knowledge base: what an ESS curator writes in the YAML files.
+
+Field names are English (they are code); every text shown to users is French.
+The models are strict (unknown fields are refused) so that a typo in a YAML key
+is reported instead of silently ignored.
+"""
+
+from __future__ import annotations
+
+import re
+from datetime import date
+from enum import StrEnum
+from typing import Annotated, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints, model_validator
+
+Id = Annotated[str, StringConstraints(pattern=r"^[a-z][a-z0-9_]*$", max_length=40)]
+Text = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1)]
+
+#: The sentinel a question option points to when the orientation is over.
+RESULT = "result"
+
+
+class Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class Audience(StrEnum):
+    """Who a scheme is for, and who talks to the bot."""
+
+    porteur = "porteur"  # entrepreneur, citizens' group, project holder
+    collectivite = "collectivite"  # commune, EPCI, département, région
+    association = "association"  # an existing association
+    entreprise = "entreprise"  # a company (classic or ESS)
+    reseau = "reseau"  # ESS network acting for someone
+
+
+class SchemeKind(StrEnum):
+    statut = "statut"  # a legal form (SCIC, SCOP, association…)
+    dispositif = "dispositif"  # a programme or framework (TZCLD, PTCE, CAE contract…)
+    contrat = "contrat"  # a contract model (BCUS, groupement…)
+    partenariat = "partenariat"  # a partnership approach (JVS, mécénat…)
+    agrement = "agrement"  # a label or approval (ESUS)
+    demarche = "demarche"  # a territorial approach (EIT, tiers-lieu)
+
+
+class Source(Strict):
+    """Where a fact comes from: a URL, a law reference, or both."""
+
+    title: Text
+    url: Annotated[str, StringConstraints(pattern=r"^https?://\S+$")] | None = None
+    ref: Text | None = None  # e.g. "loi n° 47-1775 du 10 septembre 1947, art. 19 quinquies"
+    verified_at: date
+
+    @model_validator(mode="after")
+    def _url_or_ref(self) -> Source:
+        if not self.url and not self.ref:
+            raise ValueError("a source needs a 'url' or a law reference 'ref'")
+        return self
+
+
+class Fact(Strict):
+    """A legal or numeric statement; `sources` name keys of the file's `sources` map."""
+
+    text: Text
+    sources: list[Id] = Field(default_factory=list)
+
+
+class MoneyTopic(StrEnum):
+    capital = "capital"
+    profits = "profits"
+    taxes = "taxes"
+    public_funding = "public_funding"
+
+
+class MoneyFact(Fact):
+    topic: MoneyTopic
+
+
+class Example(Strict):
+    name: Text
+    text: Text
+    sources: list[Id] = Field(default_factory=list)
+
+
+class Organisation(Strict):
+    """A support network. Only an organisation name and a sourced website: no person, no phone."""
+
+    name: Text
+    url: Annotated[str, StringConstraints(pattern=r"^https?://\S+$")] | None = None
+    role: Text | None = None
+    sources: list[Id] = Field(default_factory=list)
+
+
+class Scheme(Strict):
+    id: Id
+    name: Text
+    short_name: Text
+    kind: SchemeKind
+    aliases: list[Text] = Field(default_factory=list)
+    pitch: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)]
+    what_it_is: Text
+    for_whom: list[Audience] = Field(min_length=1)
+    legal_basis: list[Fact] = Field(min_length=1)
+    conditions: list[Fact] = Field(min_length=1)
+    governance: list[Fact] = Field(default_factory=list)
+    money: list[MoneyFact] = Field(default_factory=list)
+    first_steps: list[Text] = Field(min_length=1)
+    pitfalls: list[Text] = Field(default_factory=list)
+    examples: list[Example] = Field(default_factory=list)
+    support: list[Organisation] = Field(default_factory=list)
+    warning: Text | None = None  # a caveat shown with the fiche (⚠ in the sources)
+    sources: dict[Id, Source] = Field(min_length=1)
+    verified_at: date
+
+    def sourced_items(self) -> list[tuple[str, list[str]]]:
+        """(field path, source keys) of every item that must be sourced."""
+        items: list[tuple[str, list[str]]] = []
+        for field in ("legal_basis", "conditions", "governance", "money"):
+            for i, fact in enumerate(getattr(self, field)):
+                items.append((f"{field}[{i}]", list(fact.sources)))
+        for i, ex in enumerate(self.examples):
+            items.append((f"examples[{i}]", list(ex.sources)))
+        for i, org in enumerate(self.support):
+            if org.url:  # a website must be sourced; a bare organisation name is enough
+                items.append((f"support[{i}]", list(org.sources)))
+        return items
+
+
+class Effect(Strict):
+    """What an answer does to a scheme's score, and why (shown to the user)."""
+
+    scheme: Id
+    points: int = 0
+    exclude: bool = False  # rules the scheme out whatever else is answered
+    reason: Text
+
+    @model_validator(mode="after")
+    def _does_something(self) -> Effect:
+        if self.points == 0 and not self.exclude:
+            raise ValueError("an effect needs non-zero 'points' or 'exclude: true'")
+        return self
+
+
+class Option(Strict):
+    value: Id
+    label: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=60)]
+    aliases: list[Text] = Field(default_factory=list)
+    unknown: bool = False  # the "je ne sais pas" option
+    next: Id | None = None  # defaults to the question's `next`
+    effects: list[Effect] = Field(default_factory=list)
+    note: Text | None = None  # shown in the result (e.g. a point to clarify)
+
+
+class Question(Strict):
+    id: Id
+    short: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=40)]
+    text: Text
+    help: Text
+    fact: Id  # the fact this question collects (profile, stage, sector…)
+    next: Id | None = None
+    options: list[Option] = Field(min_length=2)
+
+    def option(self, value: str) -> Option | None:
+        for opt in self.options:
+            if opt.value == value:
+                return opt
+        return None
+
+    def next_of(self, option: Option) -> str | None:
+        return option.next or self.next
+
+
+class TreeSettings(Strict):
+    start: Id
+    recommend_threshold: int = Field(ge=1)
+    max_results: int = Field(default=4, ge=1, le=10)
+    max_alternatives: int = Field(default=3, ge=0, le=10)
+
+
+class Tree(Strict):
+    settings: TreeSettings
+    questions: list[Question] = Field(min_length=1)
+
+
+class Case(Strict):
+    """A test case written by curators: answers in, expectations out."""
+
+    name: Text
+    story: Text | None = None  # the real situation the case comes from
+    answers: dict[Id, Id | None]  # question id -> option value, in order
+    expect_first: Id | None = None
+    expect_in_top: list[Id] = Field(default_factory=list)  # among the first three
+    expect_recommended: list[Id] = Field(default_factory=list)
+    expect_not_recommended: list[Id] = Field(default_factory=list)
+    expect_next_question: Id | Literal["result"] | None = None
+    expect_reason_contains: dict[Id, Text] = Field(default_factory=dict)
+    expect_why_not: list[Id] = Field(default_factory=list)
+
+
+def slug_ok(value: str) -> bool:
+    return re.fullmatch(r"^[a-z][a-z0-9_]*$", value) is not None
