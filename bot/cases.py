@@ -17,7 +17,7 @@ def run_case(engine: Engine, case: Case) -> list[str]:
             failures.append(f"le moteur pose « {current} » au lieu de « {qid} »")
             return failures
         try:
-            session = engine.answer(session, qid, str(value))
+            session = engine.answer(session, qid, value)
         except EngineError:
             failures.append(f"« {value} » n'est pas une réponse de « {qid} »")
             return failures
@@ -34,6 +34,13 @@ def run_case(engine: Engine, case: Case) -> list[str]:
     shown = f"recommandées : {', '.join(ranked) or 'aucune'}"
     if case.expect_first and (not ranked or ranked[0] != case.expect_first):
         failures.append(f"première fiche attendue « {case.expect_first} » ({shown})")
+    if case.expect_unmet and ranked:
+        failures.append(f"aucune fiche attendue ({shown})")
+    if case.expect_open_points is not None and len(result.open_points) != case.expect_open_points:
+        failures.append(
+            f"{case.expect_open_points} point(s) à éclaircir attendu(s), "
+            f"{len(result.open_points)} obtenu(s)"
+        )
     for sid in case.expect_in_top:
         if sid not in ranked[:3]:
             failures.append(f"« {sid} » attendue parmi les trois premières ({shown})")

@@ -187,6 +187,8 @@ def _fix_for(err: Any) -> str:
         return "écrivez la date au format AAAA-MM-JJ"
     if kind == "too_short":
         return "ce champ ne peut pas être vide : ajoutez au moins un élément"
+    if kind == "string_type":
+        return "écrivez un texte (entre guillemets s'il ressemble à un nombre ou une date)"
     if kind == "string_too_long":
         return "raccourcissez ce texte"
     if kind == "enum":

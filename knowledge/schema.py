@@ -188,7 +188,7 @@ class Case(Strict):
 
     name: Text
     story: Text | None = None  # the real situation the case comes from
-    answers: dict[Id, Id | None]  # question id -> option value, in order
+    answers: dict[Id, Id]  # question id -> option value, in order
     expect_first: Id | None = None
     expect_in_top: list[Id] = Field(default_factory=list)  # among the first three
     expect_recommended: list[Id] = Field(default_factory=list)
@@ -196,6 +196,8 @@ class Case(Strict):
     expect_next_question: Id | Literal["result"] | None = None
     expect_reason_contains: dict[Id, Text] = Field(default_factory=dict)
     expect_why_not: list[Id] = Field(default_factory=list)
+    expect_unmet: bool = False  # no scheme fits (counted as unmet demand)
+    expect_open_points: int | None = None  # how many points are left to clarify
 
 
 def slug_ok(value: str) -> bool:
