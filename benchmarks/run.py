@@ -1,0 +1,148 @@
+"""Benchmarks of the foundation: one command, `python benchmarks/run.py`.
+
+Each figure is reported in absolute time and as a ratio to a baseline measured in the
+same run, because machines here are noisy:
+- knowledge base load + validation, against parsing the same YAML files without validation;
+- one engine step (answer in, next question out), against a JSON round trip of the session
+  (the least any channel must do to store a step);
+- scheme search, against an exact dictionary lookup of the normalized query.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+import yaml  # noqa: E402
+
+from bot.engine import Engine, Session  # noqa: E402
+from bot.search import SchemeSearch  # noqa: E402
+from knowledge.loader import KNOWLEDGE_DIR, load_cases, load_knowledge, normalize  # noqa: E402
+
+QUERIES = [
+    "scic", "SCOP", "cooperative d'activite", "zero chomeur", "bail commercial utilite sociale",
+    "sicc", "tiers-lieu", "coopérative", "xylophone quantique", "joint venture sociale",
+    "espace test agricole", "agrement esus", "mécénat de compétences", "groupement",
+]
+
+
+def timings(fn: Callable[[], object], repeat: int) -> list[float]:
+    out = []
+    for _ in range(repeat):
+        t0 = time.perf_counter()
+        fn()
+        out.append(time.perf_counter() - t0)
+    return out
+
+
+def summary(samples: list[float]) -> dict[str, float]:
+    s = sorted(samples)
+    return {
+        "median": statistics.median(s),
+        "p99": s[min(len(s) - 1, int(len(s) * 0.99))],
+        "n": len(s),
+    }
+
+
+def bench_load(repeat: int) -> dict[str, object]:
+    files = sorted((KNOWLEDGE_DIR / "schemes").glob("*.yaml")) + [KNOWLEDGE_DIR / "tree.yaml"]
+
+    def parse_only() -> None:
+        for f in files:
+            yaml.safe_load(f.read_text(encoding="utf-8"))
+
+    def full() -> None:
+        kb = load_knowledge()
+        _ = kb.stats  # paths, longest path: part of the check
+
+    base = summary(timings(parse_only, repeat))
+    load = summary(timings(full, repeat))
+    return {"load": load, "baseline_yaml_parse": base, "ratio": load["median"] / base["median"]}
+
+
+def bench_step(repeat: int) -> dict[str, object]:
+    kb = load_knowledge()
+    engine = Engine(kb)
+    paths = [list(case.answers.items()) for _, case in load_cases()]
+    step_samples: list[float] = []
+    base_samples: list[float] = []
+    for _ in range(repeat):
+        for answers in paths:
+            session = Session()
+            for qid, value in answers:
+                t0 = time.perf_counter()
+                session = engine.answer(session, qid, value)
+                state = engine.state(session)
+                if state.finished:
+                    engine.result(state)
+                step_samples.append(time.perf_counter() - t0)
+                t0 = time.perf_counter()
+                Session.from_json(session.to_json())
+                base_samples.append(time.perf_counter() - t0)
+    step, base = summary(step_samples), summary(base_samples)
+    return {"step": step, "baseline_json_roundtrip": base, "ratio": step["median"] / base["median"]}
+
+
+def bench_search(repeat: int) -> dict[str, object]:
+    kb = load_knowledge()
+    search = SchemeSearch(kb)
+    exact = {normalize(s.short_name): s for s in kb.schemes.values()}
+    samples: list[float] = []
+    base: list[float] = []
+    for _ in range(repeat):
+        for q in QUERIES:
+            t0 = time.perf_counter()
+            search.search(q)
+            samples.append(time.perf_counter() - t0)
+            t0 = time.perf_counter()
+            exact.get(normalize(q))
+            base.append(time.perf_counter() - t0)
+    s, b = summary(samples), summary(base)
+    return {"search": s, "baseline_exact_lookup": b, "ratio": s["median"] / b["median"]}
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--quick", action="store_true", help="fewer repetitions (for CI)")
+    args = parser.parse_args()
+    reps = {"load": 5, "step": 20, "search": 20} if args.quick else {"load": 20, "step": 200, "search": 200}
+
+    results = {
+        "load": bench_load(reps["load"]),
+        "step": bench_step(reps["step"]),
+        "search": bench_search(reps["search"]),
+    }
+    load, step, search = results["load"], results["step"], results["search"]
+    ms, us = 1e3, 1e6
+    print("Boussole benchmarks (median / p99; ratio = median / baseline median, same run)")
+    print(f"  knowledge load + check : {load['load']['median'] * ms:8.1f} ms / "
+          f"{load['load']['p99'] * ms:.1f} ms   target < 1000 ms   "
+          f"ratio to YAML parse alone: {load['ratio']:.2f}x")
+    print(f"  engine step            : {step['step']['median'] * us:8.1f} µs / "
+          f"{step['step']['p99'] * us:.1f} µs   target < 100 µs    "
+          f"ratio to JSON round trip: {step['ratio']:.1f}x")
+    print(f"  scheme search          : {search['search']['median'] * us:8.1f} µs / "
+          f"{search['search']['p99'] * us:.1f} µs   target < 1000 µs   "
+          f"ratio to exact lookup: {search['ratio']:.1f}x")
+    out = ROOT / "benchmarks" / "results"
+    out.mkdir(exist_ok=True)
+    (out / "latest.json").write_text(json.dumps(results, indent=2))
+    ok = (
+        load["load"]["median"] < 1.0
+        and step["step"]["median"] < 100e-6
+        and search["search"]["median"] < 1e-3
+    )
+    print("all targets met" if ok else "TARGET MISSED")
+    return 0 if ok else 1
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

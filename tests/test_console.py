@@ -1,0 +1,83 @@
+"""`python -m bot chat` driven end to end through piped stdin, as a script would."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def chat(lines: list[str]) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "bot", "chat"],
+        input="\n".join(lines) + "\n",
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+        timeout=60,
+        check=False,
+    )
+
+
+def test_console_orientation_from_start_to_recommendation() -> None:
+    run = chat(
+        [
+            "collectivite",  # typed, matched to the option
+            "1",  # une commune
+            "aide",
+            "chomage",  # fuzzy
+            "associee",
+            "retour",
+            "1",
+            "4 a 10",
+            "social",
+            "insertion",
+            "idee",
+            "fiche zero chomeur",
+            "quitter",
+        ]
+    )
+    assert run.returncode == 0, run.stderr
+    out = run.stdout
+    assert "Bienvenue sur Boussole" in out
+    assert "Quel enjeu voulez-vous traiter en priorité ?" in out
+    assert "Une ville touchée par la désindustrialisation" in out  # the help text
+    assert "Voici ce que je vous recommande" in out
+    assert "1. Territoires zéro chômeur" in out
+    assert "<b>" not in out  # HTML is turned into plain text
+    assert "À bientôt sur Boussole" in out
+
+
+def test_console_ends_cleanly_at_end_of_input() -> None:
+    run = chat(["porteur"])
+    assert run.returncode == 0
+    assert "Qu'est-ce qui décrit le mieux le projet ?" in run.stdout
+    assert "À bientôt" in run.stdout
+
+
+def test_kb_check_and_graph_commands() -> None:
+    check = subprocess.run(
+        [sys.executable, "-m", "bot", "kb", "check"], capture_output=True, text=True, cwd=ROOT,
+        check=False,
+    )
+    assert check.returncode == 0, check.stderr
+    assert "fiches" in check.stdout and "chemin le plus long" in check.stdout
+    graph = subprocess.run(
+        [sys.executable, "-m", "bot", "kb", "graph"], capture_output=True, text=True, cwd=ROOT,
+        check=False,
+    )
+    assert graph.returncode == 0 and graph.stdout.startswith("flowchart TD")
+    assert "profil -->" in graph.stdout
+
+
+def test_kb_check_refuses_a_broken_base_with_a_non_zero_exit(tmp_path: Path) -> None:
+    (tmp_path / "schemes").mkdir()
+    (tmp_path / "tree.yaml").write_text("settings: {start: x}\nquestions: []\n")
+    run = subprocess.run(
+        [sys.executable, "-m", "bot", "--knowledge", str(tmp_path), "kb", "check"],
+        capture_output=True, text=True, cwd=ROOT, check=False,
+    )
+    assert run.returncode == 1
+    assert "base refusée" in run.stderr and "tree.yaml" in run.stderr
