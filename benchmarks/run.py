@@ -28,9 +28,20 @@ from bot.search import SchemeSearch  # noqa: E402
 from knowledge.loader import KNOWLEDGE_DIR, load_cases, load_knowledge, normalize  # noqa: E402
 
 QUERIES = [
-    "scic", "SCOP", "cooperative d'activite", "zero chomeur", "bail commercial utilite sociale",
-    "sicc", "tiers-lieu", "coopérative", "xylophone quantique", "joint venture sociale",
-    "espace test agricole", "agrement esus", "mécénat de compétences", "groupement",
+    "scic",
+    "SCOP",
+    "cooperative d'activite",
+    "zero chomeur",
+    "bail commercial utilite sociale",
+    "sicc",
+    "tiers-lieu",
+    "coopérative",
+    "xylophone quantique",
+    "joint venture sociale",
+    "espace test agricole",
+    "agrement esus",
+    "mécénat de compétences",
+    "groupement",
 ]
 
 
@@ -53,7 +64,7 @@ def summary(samples: list[float]) -> dict[str, float]:
 
 
 def bench_load(repeat: int) -> dict[str, object]:
-    files = sorted((KNOWLEDGE_DIR / "schemes").glob("*.yaml")) + [KNOWLEDGE_DIR / "tree.yaml"]
+    files = [*sorted((KNOWLEDGE_DIR / "schemes").glob("*.yaml")), KNOWLEDGE_DIR / "tree.yaml"]
 
     def parse_only() -> None:
         for f in files:
@@ -113,7 +124,11 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--quick", action="store_true", help="fewer repetitions (for CI)")
     args = parser.parse_args()
-    reps = {"load": 5, "step": 20, "search": 20} if args.quick else {"load": 20, "step": 200, "search": 200}
+    reps = (
+        {"load": 5, "step": 20, "search": 20}
+        if args.quick
+        else {"load": 20, "step": 200, "search": 200}
+    )
 
     results = {
         "load": bench_load(reps["load"]),
@@ -123,15 +138,21 @@ def main() -> int:
     load, step, search = results["load"], results["step"], results["search"]
     ms, us = 1e3, 1e6
     print("Boussole benchmarks (median / p99; ratio = median / baseline median, same run)")
-    print(f"  knowledge load + check : {load['load']['median'] * ms:8.1f} ms / "
-          f"{load['load']['p99'] * ms:.1f} ms   target < 1000 ms   "
-          f"ratio to YAML parse alone: {load['ratio']:.2f}x")
-    print(f"  engine step            : {step['step']['median'] * us:8.1f} µs / "
-          f"{step['step']['p99'] * us:.1f} µs   target < 100 µs    "
-          f"ratio to JSON round trip: {step['ratio']:.1f}x")
-    print(f"  scheme search          : {search['search']['median'] * us:8.1f} µs / "
-          f"{search['search']['p99'] * us:.1f} µs   target < 1000 µs   "
-          f"ratio to exact lookup: {search['ratio']:.1f}x")
+    print(
+        f"  knowledge load + check : {load['load']['median'] * ms:8.1f} ms / "
+        f"{load['load']['p99'] * ms:.1f} ms   target < 1000 ms   "
+        f"ratio to YAML parse alone: {load['ratio']:.2f}x"
+    )
+    print(
+        f"  engine step            : {step['step']['median'] * us:8.1f} µs / "
+        f"{step['step']['p99'] * us:.1f} µs   target < 100 µs    "
+        f"ratio to JSON round trip: {step['ratio']:.1f}x"
+    )
+    print(
+        f"  scheme search          : {search['search']['median'] * us:8.1f} µs / "
+        f"{search['search']['p99'] * us:.1f} µs   target < 1000 µs   "
+        f"ratio to exact lookup: {search['ratio']:.1f}x"
+    )
     out = ROOT / "benchmarks" / "results"
     out.mkdir(exist_ok=True)
     (out / "latest.json").write_text(json.dumps(results, indent=2))

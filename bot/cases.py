@@ -56,7 +56,9 @@ def run_case(engine: Engine, case: Case) -> list[str]:
         if alt is None or not alt.why_not:
             failures.append(f"« {sid} » attendue dans « également étudiés » avec une raison")
     for sid, fragment in case.expect_reason_contains.items():
-        reasons = [r.text for rec in result.recommended if rec.scheme.id == sid for r in rec.reasons]
+        reasons = [
+            r.text for rec in result.recommended if rec.scheme.id == sid for r in rec.reasons
+        ]
         if not any(fragment.lower() in r.lower() for r in reasons):
             failures.append(f"aucune raison de « {sid} » ne contient « {fragment} »")
     return failures

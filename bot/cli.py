@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import asyncio
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -19,13 +20,26 @@ def _load(root: Path | None) -> KnowledgeBase | None:
 
 
 def cmd_chat(args: argparse.Namespace) -> int:
+    from bot.config import Settings
     from bot.console import Console
     from bot.conversation import Conversation
+    from bot.storage import ConversationStore
 
     kb = _load(args.knowledge)
     if kb is None:
         return 2
-    return Console(Conversation(kb)).run()
+    url = args.database or Settings().database_url
+
+    async def main() -> int:
+        store = ConversationStore(url)
+        try:
+            await store.create_schema()
+            console = Console(Conversation(kb), store=store, chat_key=f"console:{args.user}")
+            return await console.run(fresh=args.new)
+        finally:
+            await store.close()
+
+    return asyncio.run(main())
 
 
 def cmd_kb_check(args: argparse.Namespace) -> int:
@@ -94,6 +108,11 @@ def build_parser() -> argparse.ArgumentParser:
     )
     sub = parser.add_subparsers(dest="command", required=True)
     chat = sub.add_parser("chat", help="l'orientation dans le terminal")
+    chat.add_argument("--new", action="store_true", help="repartir de zéro")
+    chat.add_argument("--user", default="local", help="nom de la conversation (par défaut : local)")
+    chat.add_argument(
+        "--database", help="URL SQLAlchemy (par défaut : DATABASE_URL, ou SQLite boussole.db)"
+    )
     chat.set_defaults(func=cmd_chat)
     kb = sub.add_parser("kb", help="la base de connaissances")
     kb_sub = kb.add_subparsers(dest="kb_command", required=True)

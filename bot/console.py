@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import asyncio
 import sys
 from typing import TextIO
 
 from bot.conversation import Conversation
 from bot.engine import Session
 from bot.render import html_to_text
+from bot.storage import ConversationStore
 from bot.views import Action, Reply, Turn
 
 QUIT = {"quitter", "q", "quit", "exit", "/quitter"}
@@ -19,8 +21,13 @@ class Console:
         conversation: Conversation,
         stdin: TextIO | None = None,
         stdout: TextIO | None = None,
+        store: ConversationStore | None = None,
+        chat_key: str = "console:local",
     ) -> None:
         self.conversation = conversation
+        self.store = store
+        self.chat_key = chat_key
+        self.version = 0
         self.stdin = stdin or sys.stdin
         self.stdout = stdout or sys.stdout
         self.echo = not self.stdin.isatty()
@@ -53,19 +60,41 @@ class Console:
             return self.conversation.handle_action(self.session, self.actions[int(text) - 1])
         return self.conversation.handle_text(self.session, text)
 
-    def run(self, session: Session | None = None) -> int:
-        self.show(self.conversation.welcome(session or Session()))
+    async def _save(self, turn: Turn) -> None:
+        if self.store is None or not turn.changed:
+            return
+        if await self.store.save(self.chat_key, turn.session, self.version):
+            self.version += 1
+        else:  # another process moved this conversation on: continue from the stored state
+            session, self.version = await self.store.load(self.chat_key)
+            turn.session = session
+            turn.replies = [self.conversation.current(session)]
+
+    async def run(self, fresh: bool = False) -> int:
+        session = Session()
+        if self.store is not None:
+            session, self.version = await self.store.load(self.chat_key)
+            if fresh and session.step:
+                session = Session()
+                await self._save(Turn(session, [], True))
+        turn = self.conversation.welcome(session)
+        await self._save(turn)
+        self.show(turn)
         self.stdout.write("\n(Tapez le numéro d'une réponse, ou « quitter » pour sortir.)\n")
         while True:
             self.stdout.write("\n> ")
             self.stdout.flush()
-            line = self.stdin.readline()
+            line = await asyncio.to_thread(self.stdin.readline)
             if not line:  # end of input (Ctrl-D or end of a script)
-                self.stdout.write("\nÀ bientôt !\n")
+                self.stdout.write(
+                    "\nÀ bientôt ! Vos réponses sont gardées pour la prochaine fois.\n"
+                )
                 return 0
             if self.echo:
                 self.stdout.write(line if line.endswith("\n") else line + "\n")
             if line.strip().lower() in QUIT:
                 self.stdout.write("\nÀ bientôt sur Boussole !\n")
                 return 0
-            self.show(self.handle(line))
+            turn = self.handle(line)
+            await self._save(turn)
+            self.show(turn)

@@ -255,9 +255,7 @@ class Conversation:
                 groups.append((label, items))
         text = self.renderer.render("schemes_list.j2", schemes=self.kb.schemes, groups=groups)
         rows = [
-            [Button(s.short_name, Action(Kind.fiche, s.id))]
-            for _, items in groups
-            for s in items
+            [Button(s.short_name, Action(Kind.fiche, s.id))] for _, items in groups for s in items
         ]
         rows.append([Button("↩️ Reprendre", Action(Kind.current))])
         return Reply(text, rows)

@@ -167,7 +167,9 @@ class Engine:
             elif g.option.note:
                 open_points.append(g.option.note)
             for eff in g.option.effects:
-                reason = Reason(eff.reason, eff.points, g.question.short, g.option.label, eff.exclude)
+                reason = Reason(
+                    eff.reason, eff.points, g.question.short, g.option.label, eff.exclude
+                )
                 scores[eff.scheme] = scores.get(eff.scheme, 0) + eff.points
                 if eff.exclude:
                     excluded.add(eff.scheme)

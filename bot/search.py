@@ -35,7 +35,13 @@ class SchemeSearch:
         terms: list[str] = []
         owners: list[str] = []
         for sid, scheme in kb.schemes.items():
-            for term in {sid, sid.replace("_", " "), scheme.name, scheme.short_name, *scheme.aliases}:
+            for term in {
+                sid,
+                sid.replace("_", " "),
+                scheme.name,
+                scheme.short_name,
+                *scheme.aliases,
+            }:
                 norm = normalize(term)
                 if not norm:
                     continue

@@ -139,9 +139,12 @@ def _line_of(node: yaml.Node | None, loc: Iterable[str | int]) -> int | None:
                 if isinstance(key, yaml.ScalarNode) and key.value == str(part):
                     child = value
                     break
-        elif isinstance(node, yaml.SequenceNode) and isinstance(part, int):
-            if 0 <= part < len(node.value):
-                child = node.value[part]
+        elif (
+            isinstance(node, yaml.SequenceNode)
+            and isinstance(part, int)
+            and 0 <= part < len(node.value)
+        ):
+            child = node.value[part]
         if child is None:
             break
         node = child
@@ -234,7 +237,9 @@ def _count_paths(tree: Tree, questions: dict[str, Question]) -> dict[str, int]:
     return memo
 
 
-def best_scores(tree: Tree, questions: dict[str, Question], scheme_ids: Iterable[str]) -> dict[str, float]:
+def best_scores(
+    tree: Tree, questions: dict[str, Question], scheme_ids: Iterable[str]
+) -> dict[str, float]:
     """For each scheme, the highest score any path can give it (-inf if always excluded)."""
     ids = list(scheme_ids)
     memo: dict[str, dict[str, float]] = {RESULT: dict.fromkeys(ids, 0.0)}
@@ -438,9 +443,7 @@ def _check_tree(
         if q.id == RESULT:
             out.append(Problem(rel, q.id, "« result » est réservé", "renommez la question", line))
         if q.id in questions:
-            out.append(
-                Problem(rel, q.id, "identifiant de question en double", "renommez-la", line)
-            )
+            out.append(Problem(rel, q.id, "identifiant de question en double", "renommez-la", line))
             continue
         questions[q.id] = q
         qline[q.id] = line

@@ -4,8 +4,24 @@ from __future__ import annotations
 
 from html.parser import HTMLParser
 
-ALLOWED = {"b", "strong", "i", "em", "u", "ins", "s", "strike", "del", "a", "code", "pre",
-           "blockquote", "tg-spoiler", "span", "tg-emoji"}
+ALLOWED = {
+    "b",
+    "strong",
+    "i",
+    "em",
+    "u",
+    "ins",
+    "s",
+    "strike",
+    "del",
+    "a",
+    "code",
+    "pre",
+    "blockquote",
+    "tg-spoiler",
+    "span",
+    "tg-emoji",
+}
 
 
 class _Checker(HTMLParser):

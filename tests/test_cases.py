@@ -29,8 +29,15 @@ def test_every_scheme_is_covered_by_a_case(kb: KnowledgeBase) -> None:
 
 def test_the_seed_cases_are_all_there() -> None:
     names = " ".join(name for name, _ in CASES)
-    for seed in ("RepareSeb", "Pas-de-Calais", "Colombelles", "Voisinerie", "Champs des Possibles",
-                 "Phares", "Générateur"):
+    for seed in (
+        "RepareSeb",
+        "Pas-de-Calais",
+        "Colombelles",
+        "Voisinerie",
+        "Champs des Possibles",
+        "Phares",
+        "Générateur",
+    ):
         assert seed in names
 
 

@@ -9,9 +9,9 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 
 
-def chat(lines: list[str]) -> subprocess.CompletedProcess[str]:
+def chat(lines: list[str], db: Path, *extra: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        [sys.executable, "-m", "bot", "chat"],
+        [sys.executable, "-m", "bot", "chat", "--database", f"sqlite+aiosqlite:///{db}", *extra],
         input="\n".join(lines) + "\n",
         capture_output=True,
         text=True,
@@ -21,7 +21,7 @@ def chat(lines: list[str]) -> subprocess.CompletedProcess[str]:
     )
 
 
-def test_console_orientation_from_start_to_recommendation() -> None:
+def test_console_orientation_from_start_to_recommendation(tmp_path: Path) -> None:
     run = chat(
         [
             "collectivite",  # typed, matched to the option
@@ -37,7 +37,8 @@ def test_console_orientation_from_start_to_recommendation() -> None:
             "idee",
             "fiche zero chomeur",
             "quitter",
-        ]
+        ],
+        tmp_path / "chat.db",
     )
     assert run.returncode == 0, run.stderr
     out = run.stdout
@@ -50,22 +51,34 @@ def test_console_orientation_from_start_to_recommendation() -> None:
     assert "À bientôt sur Boussole" in out
 
 
-def test_console_ends_cleanly_at_end_of_input() -> None:
-    run = chat(["porteur"])
+def test_console_ends_cleanly_at_end_of_input_and_resumes_next_time(tmp_path: Path) -> None:
+    db = tmp_path / "chat.db"
+    run = chat(["porteur"], db)
     assert run.returncode == 0
     assert "Qu'est-ce qui décrit le mieux le projet ?" in run.stdout
-    assert "À bientôt" in run.stdout
+    assert "Vos réponses sont gardées" in run.stdout
+    again = chat(["1"], db)
+    assert "Reprenons où vous en étiez (1 réponse déjà donnée)" in again.stdout
+    assert "Comment voulez-vous démarrer ?" in again.stdout  # "1" answered the resumed question
+    fresh = chat([], db, "--new")
+    assert "Reprenons" not in fresh.stdout and "qui êtes-vous ?" in fresh.stdout
 
 
 def test_kb_check_and_graph_commands() -> None:
     check = subprocess.run(
-        [sys.executable, "-m", "bot", "kb", "check"], capture_output=True, text=True, cwd=ROOT,
+        [sys.executable, "-m", "bot", "kb", "check"],
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
         check=False,
     )
     assert check.returncode == 0, check.stderr
     assert "fiches" in check.stdout and "chemin le plus long" in check.stdout
     graph = subprocess.run(
-        [sys.executable, "-m", "bot", "kb", "graph"], capture_output=True, text=True, cwd=ROOT,
+        [sys.executable, "-m", "bot", "kb", "graph"],
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
         check=False,
     )
     assert graph.returncode == 0 and graph.stdout.startswith("flowchart TD")
@@ -77,7 +90,10 @@ def test_kb_check_refuses_a_broken_base_with_a_non_zero_exit(tmp_path: Path) -> 
     (tmp_path / "tree.yaml").write_text("settings: {start: x}\nquestions: []\n")
     run = subprocess.run(
         [sys.executable, "-m", "bot", "--knowledge", str(tmp_path), "kb", "check"],
-        capture_output=True, text=True, cwd=ROOT, check=False,
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+        check=False,
     )
     assert run.returncode == 1
     assert "base refusée" in run.stderr and "tree.yaml" in run.stderr

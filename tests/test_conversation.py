@@ -148,7 +148,9 @@ def test_stale_button_changes_nothing_and_says_where_you_are(conversation: Conve
     turn = conversation.welcome(Session())
     old = turn.replies[-1].buttons[0][0].action
     turn = click(conversation, turn, "Une entreprise")
-    back_then = conversation.handle_action(turn.session, Action(Kind.answer, "collectivite", "profil", 0))
+    back_then = conversation.handle_action(
+        turn.session, Action(Kind.answer, "collectivite", "profil", 0)
+    )
     assert back_then.session == turn.session and not back_then.changed
     assert "Ce bouton n'est plus valable" in texts(back_then)
     assert "Que souhaite faire l'entreprise ?" in texts(back_then)

@@ -63,8 +63,11 @@ def test_invalid_yaml_gives_the_line(kb_copy: KbCopy) -> None:
 
 def test_unknown_next_question(kb_copy: KbCopy) -> None:
     root = kb_copy()
-    edit(root / "tree.yaml", "next: taille\n        effects:\n          - scheme: alpha",
-         "next: tail\n        effects:\n          - scheme: alpha")
+    edit(
+        root / "tree.yaml",
+        "next: taille\n        effects:\n          - scheme: alpha",
+        "next: tail\n        effects:\n          - scheme: alpha",
+    )
     message = refused(root)
     assert "[profil]" in message and "question inconnue « tail »" in message
     assert "vouliez-vous dire « taille »" in message
@@ -72,7 +75,11 @@ def test_unknown_next_question(kb_copy: KbCopy) -> None:
 
 def test_unknown_scheme_in_effect(kb_copy: KbCopy) -> None:
     root = kb_copy()
-    edit(root / "tree.yaml", "scheme: beta\n            points: 2", "scheme: betta\n            points: 2")
+    edit(
+        root / "tree.yaml",
+        "scheme: beta\n            points: 2",
+        "scheme: betta\n            points: 2",
+    )
     message = refused(root)
     assert "fiche inconnue « betta »" in message and "« beta »" in message
 
@@ -86,15 +93,20 @@ def test_unknown_source_key(kb_copy: KbCopy) -> None:
 
 def test_fact_without_source(kb_copy: KbCopy) -> None:
     root = kb_copy()
-    edit(root / "schemes" / "alpha.yaml", "  - text: Être au moins trois.\n    sources: [loi]",
-         "  - text: Être au moins trois.")
+    edit(
+        root / "schemes" / "alpha.yaml",
+        "  - text: Être au moins trois.\n    sources: [loi]",
+        "  - text: Être au moins trois.",
+    )
     message = refused(root)
     assert "conditions[0]" in message and "n'a pas de source" in message
 
 
 def test_source_needs_url_or_reference(kb_copy: KbCopy) -> None:
     root = kb_copy()
-    edit(root / "schemes" / "alpha.yaml", "    ref: Loi n° 0000-1 du 1er janvier 2000, art. 1\n", "")
+    edit(
+        root / "schemes" / "alpha.yaml", "    ref: Loi n° 0000-1 du 1er janvier 2000, art. 1\n", ""
+    )
     assert "url" in refused(root)
 
 
