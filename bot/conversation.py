@@ -98,6 +98,9 @@ class Conversation:
             if fresh is not None:
                 return Turn(fresh, [*replies, self.current(fresh)], True)
         state = self.engine.state(session)
+        if state.dropped:
+            notice = self.renderer.render("notice.j2", kind="dropped")
+            return Turn(state.session, [*replies, Reply(notice), self.current(state)], True)
         if state.session.step:
             notice = self.renderer.render("notice.j2", kind="resumed", count=state.session.step)
             return Turn(state.session, [*replies, Reply(notice), self.current(state)], False)

@@ -219,3 +219,13 @@ def test_split_message_keeps_every_part_under_the_limit() -> None:
     assert len(parts) > 1
     assert all(len(p) <= TELEGRAM_LIMIT and html_errors(p) == [] for p in parts)
     assert "".join(parts).replace("\n", "") == text.replace("\n", "")
+
+
+def test_answers_from_an_older_knowledge_base_are_dropped_with_a_word(
+    conversation: Conversation,
+) -> None:
+    old = Session((("profil", "entreprise"), ("entreprise_objectif", "option_retiree")))
+    turn = conversation.welcome(old)
+    assert turn.changed and turn.session == Session((("profil", "entreprise"),))
+    assert "Boussole a été mise à jour" in texts(turn)
+    assert "Que souhaite faire l'entreprise ?" in texts(turn)

@@ -1,0 +1,26 @@
+"""Promises of the project itself: README's commands are the ones CI runs."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def readme_commands() -> list[str]:
+    text = (ROOT / "README.md").read_text(encoding="utf-8")
+    return re.findall(r"```sh\n(.+?)\n```", text)
+
+
+def test_readme_opens_with_the_two_commands() -> None:
+    chat, tests = readme_commands()[:2]
+    assert chat.endswith("python -m bot chat") and "pip install" in chat
+    assert tests.endswith("python -m pytest") and "pip install" in tests
+
+
+def test_ci_runs_readme_test_command() -> None:
+    tests = readme_commands()[1]
+    ci = (ROOT / ".ci" / "run").read_text(encoding="utf-8")
+    assert f"TEST_COMMAND='{tests}'" in ci
+    assert 'bash -c "$TEST_COMMAND"' in ci
