@@ -15,6 +15,10 @@ SURE = 88.0
 CUTOFF = 70.0
 #: how far ahead the best scheme must be to be taken without asking
 MARGIN = 6.0
+#: the score given to a term that starts with the whole query
+PREFIX = 96.0
+#: a single candidate this good is taken (a typo such as "sicc")
+ALONE = 75.0
 
 
 @dataclass
@@ -60,9 +64,11 @@ class SchemeSearch:
             result.found = self.kb.schemes[self._exact[norm]]
             return result
         best: dict[str, float] = {}
-        for _term, score, idx in process.extract(
+        for term, score, idx in process.extract(
             norm, self._terms, scorer=fuzz.WRatio, limit=40, score_cutoff=CUTOFF
         ):
+            if len(norm) >= 4 and term.startswith(norm):
+                score = max(score, PREFIX)  # the beginning of a name, typed in full
             sid = self._owners[idx]
             if score > best.get(sid, 0.0):
                 best[sid] = score
@@ -71,7 +77,8 @@ class SchemeSearch:
             return result
         top_id, top_score = ranked[0]
         runner_up = ranked[1][1] if len(ranked) > 1 else 0.0
-        if top_score >= SURE and top_score - runner_up >= MARGIN:
+        alone = len(ranked) == 1 and top_score >= ALONE
+        if alone or (top_score >= SURE and top_score - runner_up >= MARGIN):
             result.found = self.kb.schemes[top_id]
         else:
             result.suggestions = [self.kb.schemes[sid] for sid, _ in ranked[:limit]]

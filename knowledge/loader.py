@@ -16,12 +16,14 @@ from typing import Any
 
 import yaml
 from pydantic import ValidationError
-from rapidfuzz import process
+from rapidfuzz import fuzz, process
 
 from knowledge.schema import RESULT, Case, Question, Scheme, Tree
 
 KNOWLEDGE_DIR = Path(__file__).resolve().parent
 NEG_INF = float("-inf")
+# libyaml's parser when PyYAML has it (it keeps line marks too), the pure-Python one otherwise
+_Loader: Any = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 
 
 def normalize(text: str) -> str:
@@ -109,8 +111,12 @@ def _read_yaml(path: Path, root: Path, problems: list[Problem]) -> tuple[Any, ya
         problems.append(Problem(rel, "", f"fichier illisible ({exc})", "enregistrez-le en UTF-8"))
         return None, None
     try:
-        node = yaml.compose(text, Loader=yaml.SafeLoader)
-        data = yaml.safe_load(text)
+        loader = _Loader(text)
+        try:
+            node = loader.get_single_node()
+            data = loader.construct_document(node) if node is not None else None
+        finally:
+            loader.dispose()
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         line = mark.line + 1 if mark is not None else None
@@ -200,7 +206,7 @@ def _fix_for(err: Any) -> str:
 
 
 def _suggest(value: str, choices: Iterable[str]) -> str:
-    found = process.extractOne(value, list(choices))
+    found = process.extractOne(value, list(choices), scorer=fuzz.ratio)
     return f" (vouliez-vous dire « {found[0]} » ?)" if found and found[1] >= 60 else ""
 
 

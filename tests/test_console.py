@@ -44,7 +44,7 @@ def test_console_orientation_from_start_to_recommendation(tmp_path: Path) -> Non
     out = run.stdout
     assert "Bienvenue sur Boussole" in out
     assert "Quel enjeu voulez-vous traiter en priorité ?" in out
-    assert "Une ville touchée par la désindustrialisation" in out  # the help text
+    assert "une ville touchée par la désindustrialisation" in out  # the help text
     assert "Voici ce que je vous recommande" in out
     assert "1. Territoires zéro chômeur" in out
     assert "<b>" not in out  # HTML is turned into plain text
