@@ -24,3 +24,13 @@ def test_ci_runs_readme_test_command() -> None:
     ci = (ROOT / ".ci" / "run").read_text(encoding="utf-8")
     assert f"TEST_COMMAND='{tests}'" in ci
     assert 'bash -c "$TEST_COMMAND"' in ci
+
+
+def test_readme_shows_the_current_decision_tree() -> None:
+    from bot.graph import mermaid
+    from knowledge.loader import load_knowledge
+
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    assert mermaid(load_knowledge()).rstrip() in readme, (
+        "README's diagram is out of date: run `python -m bot kb graph` and paste it"
+    )
