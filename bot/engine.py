@@ -194,6 +194,8 @@ class Engine:
             key=rank,
         )
         chosen = eligible[: settings.max_results]
+        for reasons in pros.values():  # strongest reason first (stable: answer order on ties)
+            reasons.sort(key=lambda r: -r.points)
         recommended = [
             Recommendation(schemes[sid], scores[sid], pros.get(sid, []), cons.get(sid, []))
             for sid in chosen

@@ -64,36 +64,26 @@ def test_console_ends_cleanly_at_end_of_input_and_resumes_next_time(tmp_path: Pa
     assert "Reprenons" not in fresh.stdout and "qui êtes-vous ?" in fresh.stdout
 
 
-def test_kb_check_and_graph_commands() -> None:
-    check = subprocess.run(
-        [sys.executable, "-m", "bot", "kb", "check"],
-        capture_output=True,
-        text=True,
-        cwd=ROOT,
-        check=False,
+def bot(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "bot", *args], capture_output=True, text=True, cwd=ROOT, check=False
     )
+
+
+def test_kb_check_and_graph_commands() -> None:
+    check = bot("kb", "check")
     assert check.returncode == 0, check.stderr
     assert "fiches" in check.stdout and "chemin le plus long" in check.stdout
-    graph = subprocess.run(
-        [sys.executable, "-m", "bot", "kb", "graph"],
-        capture_output=True,
-        text=True,
-        cwd=ROOT,
-        check=False,
-    )
+    graph = bot("kb", "graph")
     assert graph.returncode == 0 and graph.stdout.startswith("flowchart TD")
     assert "profil -->" in graph.stdout
+    cases = bot("kb", "cases")
+    assert cases.returncode == 0 and "RepareSeb" in cases.stdout and " 0 failed" in cases.stdout
 
 
 def test_kb_check_refuses_a_broken_base_with_a_non_zero_exit(tmp_path: Path) -> None:
     (tmp_path / "schemes").mkdir()
     (tmp_path / "tree.yaml").write_text("settings: {start: x}\nquestions: []\n")
-    run = subprocess.run(
-        [sys.executable, "-m", "bot", "--knowledge", str(tmp_path), "kb", "check"],
-        capture_output=True,
-        text=True,
-        cwd=ROOT,
-        check=False,
-    )
+    run = bot("--knowledge", str(tmp_path), "kb", "check")
     assert run.returncode == 1
     assert "base refusée" in run.stderr and "tree.yaml" in run.stderr

@@ -30,9 +30,10 @@ def test_answers_lead_to_a_result_with_reasons_in_words(mini: Engine) -> None:
     result = mini.result(state)
     assert [r.scheme.id for r in result.recommended] == ["alpha"]
     reasons = result.recommended[0].reasons
+    # strongest reason first (2 points before 1), each tied to the answer that gave it
     assert [(r.text, r.answer, r.question) for r in reasons] == [
-        ("vous portez un projet", "Porteur", "Profil"),
         ("vous êtes nombreux", "Beaucoup", "Taille"),
+        ("vous portez un projet", "Porteur", "Profil"),
     ]
 
 
