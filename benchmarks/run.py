@@ -134,6 +134,60 @@ def bench_search(repeat: int) -> dict[str, object]:
     }
 
 
+def bench_geography(repeat: int) -> dict[str, object]:
+    import random
+    import tracemalloc
+
+    from bot.geography import Geography
+
+    builds = timings(Geography, max(3, repeat // 50))
+    tracemalloc.start()
+    geo = Geography()
+    memory = tracemalloc.get_traced_memory()[0]
+    tracemalloc.stop()
+
+    rng = random.Random(2026)  # the same queries every run
+    communes = list(geo.communes.values())
+    postals = sorted({p for c in communes for p in c.postal_codes})
+    names = [c.name for c in rng.sample(communes, 300)]
+
+    def typo(name: str) -> str:
+        i = rng.randrange(1, max(2, len(name) - 1))
+        return name[:i] + name[i + 1 :]
+
+    queries = (
+        rng.sample(postals, 300)
+        + names
+        + [typo(n) for n in names[:200]]
+        + [name.lower().replace("saint-", "st ") for name in names[:100]]
+        + sorted(geo.departements)
+        + [d[0] for d in geo.departements.values()]
+        + list(geo.regions.values())
+        + ["xyzzy", "n'importe quoi", "Saint-Denis", "20", "01200"]
+    )
+    samples: list[float] = []
+    base: list[float] = []
+    postal_index = {p: True for p in postals}
+    rounds = max(1, repeat // 20)
+    for _ in range(rounds):
+        for q in queries:
+            t0 = time.perf_counter()
+            geo.resolve(q)
+            samples.append(time.perf_counter() - t0)
+            t0 = time.perf_counter()
+            postal_index.get(q.strip())
+            base.append(time.perf_counter() - t0)
+    r, b, build = summary(samples), summary(base), summary(builds)
+    return {
+        "resolve": r,
+        "build": build,
+        "index_memory_mib": memory / 2**20,
+        "queries": len(queries),
+        "baseline_dict_lookup": b,
+        "ratio": r["median"] / b["median"],
+    }
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--quick", action="store_true", help="fewer repetitions (for CI)")
@@ -148,6 +202,7 @@ def main() -> int:
         "load": bench_load(reps["load"]),
         "step": bench_step(reps["step"]),
         "search": bench_search(reps["search"]),
+        "geography": bench_geography(reps["search"]),
     }
     load, step, search = results["load"], results["step"], results["search"]
     ms, us = 1e3, 1e6
@@ -173,6 +228,16 @@ def main() -> int:
         f"({len(search['fuzzy_queries'])} of {len(QUERIES)} queries)      "
         f"ratio to exact lookup: {search['fuzzy_ratio']:.1f}x"
     )
+    geo = results["geography"]
+    print(
+        f"  territory resolution   : {geo['resolve']['median'] * us:8.1f} µs / "
+        f"{geo['resolve']['p99'] * us:.1f} µs   target < 1000 / 5000 µs   "
+        f"ratio to a postal-code dict lookup: {geo['ratio']:.0f}x ({geo['queries']} queries)"
+    )
+    print(
+        f"  territory index build  : {geo['build']['median'] * ms:8.1f} ms   target < 1000 ms   "
+        f"index memory: {geo['index_memory_mib']:.1f} MiB"
+    )
     out = ROOT / "benchmarks" / "results"
     out.mkdir(exist_ok=True)
     (out / "latest.json").write_text(json.dumps(results, indent=2))
@@ -181,6 +246,9 @@ def main() -> int:
         and step["step"]["median"] < 100e-6
         and search["search"]["median"] < 1e-3
         and search["fuzzy_only"]["median"] < 1e-3
+        and geo["resolve"]["median"] < 1e-3
+        and geo["resolve"]["p99"] < 5e-3
+        and geo["build"]["median"] < 1.0
     )
     print("all targets met" if ok else "TARGET MISSED")
     return 0 if ok else 1

@@ -99,6 +99,16 @@ def cmd_kb_cases(args: argparse.Namespace) -> int:
     return 1 if failed else 0
 
 
+def cmd_where(args: argparse.Namespace) -> int:
+    import json
+
+    from bot.geography import Geography
+
+    resolution = Geography().resolve(args.text)
+    print(json.dumps(resolution.as_dict(), ensure_ascii=False, indent=2))
+    return 0 if resolution.candidates else 1
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="python -m bot", description="Boussole : orientation vers les coopérations de l'ESS"
@@ -114,6 +124,9 @@ def build_parser() -> argparse.ArgumentParser:
         "--database", help="URL SQLAlchemy (par défaut : DATABASE_URL, ou SQLite boussole.db)"
     )
     chat.set_defaults(func=cmd_chat)
+    where = sub.add_parser("where", help="résoudre un territoire (code postal, commune…) en JSON")
+    where.add_argument("text", help="ce que la personne tape, ex. « 62000 » ou « colombelle »")
+    where.set_defaults(func=cmd_where)
     kb = sub.add_parser("kb", help="la base de connaissances")
     kb_sub = kb.add_subparsers(dest="kb_command", required=True)
     kb_sub.add_parser("check", help="valider la base et afficher un résumé").set_defaults(

@@ -202,3 +202,109 @@ class Case(Strict):
 
 def slug_ok(value: str) -> bool:
     return re.fullmatch(r"^[a-z][a-z0-9_]*$", value) is not None
+
+
+# --------------------------------------------------------------------------- directory
+
+#: INSEE codes of the 18 régions (2026 geographic code)
+REGIONS: dict[str, str] = {
+    "84": "Auvergne-Rhône-Alpes",
+    "27": "Bourgogne-Franche-Comté",
+    "53": "Bretagne",
+    "24": "Centre-Val de Loire",
+    "94": "Corse",
+    "44": "Grand Est",
+    "32": "Hauts-de-France",
+    "11": "Île-de-France",
+    "28": "Normandie",
+    "75": "Nouvelle-Aquitaine",
+    "76": "Occitanie",
+    "52": "Pays de la Loire",
+    "93": "Provence-Alpes-Côte d'Azur",
+    "01": "Guadeloupe",
+    "02": "Martinique",
+    "03": "Guyane",
+    "04": "La Réunion",
+    "06": "Mayotte",
+}
+
+
+class ContactKind(StrEnum):
+    cress = "cress"  # chambre régionale de l'ESS
+    france_active = "france_active"  # territorial association of France Active
+    urscop = "urscop"  # union régionale des Scop et Scic
+    reseau_ess = "reseau_ess"  # regional ESS network (APES, ARDES, Cré-sol, PES21…)
+    national = "national"  # national head network (Avise, RTES, Labo de l'ESS, TZCLD…)
+    dla = "dla"  # dispositif local d'accompagnement
+    autre = "autre"
+
+
+class Stage(StrEnum):
+    idee = "idee"
+    montage = "montage"
+    existant = "existant"
+
+
+class Scope(Strict):
+    """Where an organisation acts: nationally, or in régions / départements (INSEE codes)."""
+
+    national: bool = False
+    regions: list[str] = Field(default_factory=list)
+    departements: list[str] = Field(default_factory=list)
+
+    @model_validator(mode="after")
+    def _somewhere(self) -> Scope:
+        if not (self.national or self.regions or self.departements):
+            raise ValueError("scope needs national: true, regions or departements")
+        unknown = [r for r in self.regions if r not in REGIONS]
+        if unknown:
+            raise ValueError(f"unknown région codes {unknown}: use INSEE codes such as '32'")
+        return self
+
+
+class Contact(Strict):
+    id: Id
+    name: Text
+    kind: ContactKind
+    scope: Scope
+    what: Text  # what they do for the person, one sentence
+    schemes: list[Id] = Field(default_factory=list)  # empty: every scheme
+    profiles: list[Audience] = Field(default_factory=list)  # empty: every profile
+    stages: list[Stage] = Field(default_factory=list)  # empty: every stage
+    website: Annotated[str, StringConstraints(pattern=r"^https?://\S+$")] | None = None
+    active: bool = True  # false: shown nowhere (e.g. in liquidation), kept for the record
+    note: Text | None = None  # a caveat shown with the contact
+    sources: list[Id] = Field(min_length=1)
+
+
+class Instrument(StrEnum):
+    pret_honneur = "pret_honneur"
+    garantie = "garantie"
+    pret = "pret"
+    pret_participatif = "pret_participatif"
+    subvention = "subvention"
+    fonds_propres = "fonds_propres"
+    accompagnement = "accompagnement"
+
+
+class Funder(Strict):
+    id: Id
+    name: Text  # the offer, e.g. "Pacte Émergence"
+    offered_by: Text  # the organisation, e.g. "France Active"
+    instrument: Instrument
+    what: Text  # what it gives, with sourced amounts if any
+    scope: Scope
+    schemes: list[Id] = Field(default_factory=list)
+    profiles: list[Audience] = Field(default_factory=list)
+    stages: list[Stage] = Field(default_factory=list)
+    website: Annotated[str, StringConstraints(pattern=r"^https?://\S+$")] | None = None
+    note: Text | None = None
+    sources: list[Id] = Field(min_length=1)
+
+
+class Directory(Strict):
+    """One directory file: its sources, and contacts and/or funders."""
+
+    sources: dict[Id, Source] = Field(min_length=1)
+    contacts: list[Contact] = Field(default_factory=list)
+    funders: list[Funder] = Field(default_factory=list)
