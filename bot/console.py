@@ -68,7 +68,7 @@ class Console:
         else:  # another process moved this conversation on: continue from the stored state
             session, self.version = await self.store.load(self.chat_key)
             turn.session = session
-            turn.replies = [self.conversation.current(session)]
+            turn.replies = self.conversation.screen(session)
 
     async def run(self, fresh: bool = False) -> int:
         session = Session()

@@ -12,8 +12,10 @@ from dataclasses import dataclass
 
 from rapidfuzz import fuzz, process
 
-from bot.engine import Engine, EngineError, Session, State
+from bot.engine import NO_PLACE, Engine, EngineError, Session, State
+from bot.geography import Geography
 from bot.render import Renderer
+from bot.routing import Router, effective_profile
 from bot.search import SchemeSearch
 from bot.views import Action, Button, Kind, Reply, Turn
 from knowledge.loader import KnowledgeBase, normalize
@@ -33,6 +35,13 @@ COMMANDS: dict[str, Kind] = {
     "fiches": Kind.schemes,
     "schemas": Kind.schemes,
     "liste": Kind.schemes,
+    "contacts": Kind.contacts,
+    "contact": Kind.contacts,
+    "financements": Kind.funders,
+    "financement": Kind.funders,
+    "financeurs": Kind.funders,
+    "territoire": Kind.change_place,
+    "lieu": Kind.change_place,
 }
 
 AUDIENCE_LABELS = {
@@ -65,8 +74,12 @@ class OptionMatch:
 
 
 class Conversation:
-    def __init__(self, kb: KnowledgeBase, renderer: Renderer | None = None) -> None:
+    def __init__(
+        self, kb: KnowledgeBase, renderer: Renderer | None = None, geo: Geography | None = None
+    ) -> None:
         self.kb = kb
+        self.geo = geo or Geography()
+        self.router = Router(kb, self.geo)
         self.engine = Engine(kb)
         self.search = SchemeSearch(kb)
         self.renderer = renderer or Renderer()
@@ -96,15 +109,15 @@ class Conversation:
             except EngineError:
                 fresh = None
             if fresh is not None:
-                return Turn(fresh, [*replies, self.current(fresh)], True)
+                return Turn(fresh, [*replies, *self.screen(fresh)], True)
         state = self.engine.state(session)
         if state.dropped:
             notice = self.renderer.render("notice.j2", kind="dropped")
-            return Turn(state.session, [*replies, Reply(notice), self.current(state)], True)
+            return Turn(state.session, [*replies, Reply(notice), *self.screen(state)], True)
         if state.session.step:
             notice = self.renderer.render("notice.j2", kind="resumed", count=state.session.step)
-            return Turn(state.session, [*replies, Reply(notice), self.current(state)], False)
-        return Turn(state.session, [*replies, self.current(state)], False)
+            return Turn(state.session, [*replies, Reply(notice), *self.screen(state)], False)
+        return Turn(state.session, [*replies, *self.screen(state)], False)
 
     def handle_action(self, session: Session, action: Action) -> Turn:
         state = self.engine.state(session)
@@ -115,7 +128,7 @@ class Conversation:
                 new = self.engine.answer(state.session, action.question, action.arg)
             except EngineError:
                 return self._stale(state, action)
-            return Turn(new, [self.current(new)], True)
+            return Turn(new, [*self.screen(new)], True)
         if action.kind is Kind.back:
             return self._back(state)
         if action.kind is Kind.restart:
@@ -126,11 +139,22 @@ class Conversation:
             scheme = self.kb.schemes.get(action.arg)
             if scheme is None:
                 notice = self.renderer.render("notice.j2", kind="unknown_scheme")
-                return Turn(state.session, [Reply(notice), self.current(state)], False)
+                return Turn(state.session, [Reply(notice), *self.screen(state)], False)
             return Turn(state.session, self.fiche(scheme, state.session), False)
         if action.kind is Kind.schemes:
             return Turn(state.session, [self.schemes_list(state.session)], False)
-        return Turn(state.session, [self.current(state)], False)
+        if action.kind is Kind.place:
+            return self.set_place(state, action.arg)
+        if action.kind is Kind.change_place:
+            new = Session(state.session.answers, None, True)
+            return Turn(new, [self.place_prompt()], True)
+        if action.kind in (Kind.contacts, Kind.funders):
+            if state.session.place is None or state.session.place == NO_PLACE:
+                new = Session(state.session.answers, None, True)
+                return Turn(new, [self.place_prompt()], True)
+            only = "funders" if action.kind is Kind.funders else None
+            return Turn(state.session, [self.routing_reply(state, only)], False)
+        return Turn(state.session, [*self.screen(state)], False)
 
     def handle_text(self, session: Session, text: str) -> Turn:
         state = self.engine.state(session)
@@ -149,11 +173,13 @@ class Conversation:
             return self.lookup(state.session, rest)
         if first == "fiche" or norm in ("fiche", "fiches"):
             return Turn(state.session, [self.schemes_list(state.session)], False)
+        if state.session.asking_place or (state.finished and state.session.place is None):
+            return self.typed_place(state, raw)
         if state.question is not None:
             match = self.match_option(state.question, raw)
             if match.option is not None:
                 new = self.engine.answer(state.session, state.question.id, match.option.value)
-                return Turn(new, [self.current(new)], True)
+                return Turn(new, [*self.screen(new)], True)
             return self._not_understood(state, raw, match.suggestions)
         # the orientation is over: a typed word is most likely a scheme name
         return self.lookup(state.session, raw)
@@ -178,6 +204,74 @@ class Conversation:
         if state.question is None:
             return self.result_reply(state)
         return self.question_reply(state)
+
+    def screen(self, session_or_state: Session | State) -> list[Reply]:
+        """What shows where the person is: a question, or the result and what follows."""
+        state = (
+            session_or_state
+            if isinstance(session_or_state, State)
+            else self.engine.state(session_or_state)
+        )
+        if state.session.asking_place:
+            return [self.place_prompt()]
+        if state.question is not None:
+            return [self.question_reply(state)]
+        follow = self.place_prompt() if state.session.place is None else self.routing_reply(state)
+        return [self.result_reply(state), follow]
+
+    # ------------------------------------------------------------------ territory
+
+    def place_prompt(self, text: str | None = None, status: str = "ask") -> Reply:
+        resolution = self.geo.resolve(text) if text is not None else None
+        body = self.renderer.render(
+            "place.j2",
+            status=status,
+            text=(text or "")[:80],
+            resolution=resolution,
+            departements=self.geo.departement_list() if status == "not_found" else [],
+        )
+        rows: list[list[Button]] = []
+        if resolution is not None and status == "ambiguous":
+            rows = [[Button(c.label, Action(Kind.place, c.key))] for c in resolution.candidates]
+        rows.append([Button("Passer cette étape", Action(Kind.place, NO_PLACE))])
+        return Reply(body, rows)
+
+    def set_place(self, state: State, key: str) -> Turn:
+        if key != NO_PLACE and self.geo.from_key(key) is None:
+            notice = self.renderer.render("notice.j2", kind="stale")
+            return Turn(state.session, [Reply(notice), *self.screen(state)], False)
+        new = Session(state.session.answers, key, False)
+        replies = self.screen(new)
+        if self.engine.state(new).question is not None and key != NO_PLACE:
+            replies = [self.routing_reply(self.engine.state(new)), *replies]
+        return Turn(new, replies, True)
+
+    def typed_place(self, state: State, text: str) -> Turn:
+        resolution = self.geo.resolve(text)
+        best = resolution.best
+        if best is not None:
+            return self.set_place(state, best.key)
+        return Turn(state.session, [self.place_prompt(text, resolution.status)], False)
+
+    def routing_reply(self, state: State, only: str | None = None) -> Reply:
+        place = self.geo.from_key(state.session.place or "")
+        recommended: list[str] = []
+        if state.finished:
+            recommended = [r.scheme.id for r in self.engine.result(state).recommended]
+        routing = self.router.route(
+            place,
+            effective_profile(state.facts),
+            state.facts.get("stage"),
+            recommended,
+        )
+        text = self.renderer.render("routing.j2", routing=routing, only=only, place=place)
+        rows = [
+            [Button(f"🌐 {m.name}"[:64], url=m.website)]
+            for m in routing.contacts
+            if m.website and only != "funders"
+        ][:6]
+        rows.append([Button("📍 Changer de lieu", Action(Kind.change_place))])
+        return Reply(text, rows)
 
     def question_reply(self, state: State, hint: str | None = None) -> Reply:
         question = state.question
@@ -296,23 +390,28 @@ class Conversation:
 
     def _help(self, state: State) -> list[Reply]:
         if state.question is None:
-            return [Reply(self.renderer.render("aide.j2")), self.current(state)]
+            return [Reply(self.renderer.render("aide.j2")), *self.screen(state)]
         return [
             Reply(self.renderer.render("help.j2", question=state.question)),
-            self.current(state),
+            *self.screen(state),
         ]
 
     def _back(self, state: State) -> Turn:
+        if state.session.asking_place or (state.finished and state.session.place is not None):
+            new = Session(state.session.answers, None, False)  # ask the territory again
+            if state.session.asking_place and not state.finished:
+                new = Session(state.session.answers, state.session.place, False)
+            return Turn(new, self.screen(new), True)
         if not state.session.step:
             notice = self.renderer.render("notice.j2", kind="first")
-            return Turn(state.session, [Reply(notice), self.current(state)], False)
+            return Turn(state.session, [Reply(notice), *self.screen(state)], False)
         new = self.engine.back(state.session)
-        return Turn(new, [self.current(new)], True)
+        return Turn(new, [*self.screen(new)], True)
 
     def _restart(self) -> Turn:
         new = self.engine.restart()
         notice = self.renderer.render("notice.j2", kind="restarted")
-        return Turn(new, [Reply(notice), self.current(new)], True)
+        return Turn(new, [Reply(notice), *self.screen(new)], True)
 
     def _stale(self, state: State, action: Action) -> Turn:
         # a double click on the answer just recorded is not an error: nothing to say
@@ -325,7 +424,7 @@ class Conversation:
         ):
             return Turn(state.session, [], False, notice="Réponse déjà prise en compte.")
         notice = self.renderer.render("notice.j2", kind="stale")
-        return Turn(state.session, [Reply(notice), self.current(state)], False, notice=notice)
+        return Turn(state.session, [Reply(notice), *self.screen(state)], False, notice=notice)
 
     def _not_understood(
         self, state: State, text: str, suggestions: list[Option], empty: bool = False
@@ -334,7 +433,7 @@ class Conversation:
             "not_understood.j2", text=text[:80], suggestions=suggestions, empty=empty
         )
         if state.question is None:
-            return Turn(state.session, [Reply(body), self.current(state)], False)
+            return Turn(state.session, [Reply(body), *self.screen(state)], False)
         if suggestions:
             step = state.session.step
             rows = [
@@ -342,4 +441,4 @@ class Conversation:
                 for o in suggestions
             ]
             return Turn(state.session, [Reply(body, rows)], False)
-        return Turn(state.session, [Reply(body), self.current(state)], False)
+        return Turn(state.session, [Reply(body), *self.screen(state)], False)

@@ -28,16 +28,23 @@ class UnknownOption(EngineError):
     """The option does not exist for the current question."""
 
 
+#: `Session.place` when the person chose not to say where the project is
+NO_PLACE = "-"
+
+
 @dataclass(frozen=True)
 class Session:
     answers: tuple[tuple[str, str], ...] = ()
+    place: str | None = None  # where the project is: "c:14167", "d:62", "r:32" or NO_PLACE
+    asking_place: bool = False  # the next typed text is a territory
 
     def to_json(self) -> str:
-        return json.dumps(
-            {"v": SESSION_FORMAT, "a": [list(a) for a in self.answers]},
-            ensure_ascii=False,
-            separators=(",", ":"),
-        )
+        data: dict[str, object] = {"v": SESSION_FORMAT, "a": [list(a) for a in self.answers]}
+        if self.place is not None:
+            data["t"] = self.place
+        if self.asking_place:
+            data["q"] = 1
+        return json.dumps(data, ensure_ascii=False, separators=(",", ":"))
 
     @classmethod
     def from_json(cls, raw: str | None) -> Session:
@@ -47,9 +54,15 @@ class Session:
         try:
             data = json.loads(raw)
             pairs = tuple((str(q), str(v)) for q, v in data["a"])
-        except (ValueError, KeyError, TypeError):
+            place = data.get("t")
+            place = str(place) if place is not None else None
+            asking = bool(data.get("q"))
+        except (ValueError, KeyError, TypeError, AttributeError):
             return cls()
-        return cls(pairs)
+        return cls(pairs, place, asking)
+
+    def with_answers(self, answers: tuple[tuple[str, str], ...]) -> Session:
+        return Session(answers, self.place, self.asking_place)
 
     @property
     def step(self) -> int:
@@ -143,7 +156,11 @@ class Engine:
             kept += 1
             nxt = current.next_of(option)
             current = None if nxt == RESULT or nxt is None else questions[nxt]
-        valid = session if kept == len(session.answers) else Session(session.answers[:kept])
+        valid = (
+            session
+            if kept == len(session.answers)
+            else session.with_answers(session.answers[:kept])
+        )
         remaining = self.kb.remaining_depth[current.id] if current is not None else 0
         return State(
             session=valid,
@@ -234,11 +251,12 @@ class Engine:
             raise StaleAnswer(question_id)
         if state.question.option(value) is None:
             raise UnknownOption(value)
-        return Session((*state.session.answers, (question_id, value)))
+        return state.session.with_answers((*state.session.answers, (question_id, value)))
 
     @staticmethod
     def back(session: Session) -> Session:
-        return Session(session.answers[:-1])
+        """Pop the last answer (the territory, asked separately, is kept)."""
+        return Session(session.answers[:-1], session.place)
 
     @staticmethod
     def restart() -> Session:

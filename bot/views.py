@@ -20,6 +20,10 @@ class Kind(StrEnum):
     fiche = "f"  # arg = scheme id
     schemes = "l"
     current = "c"  # show where the person is
+    place = "p"  # arg = a territory key ("c:14167", "d:62", "r:32") or "-" to skip
+    contacts = "k"
+    funders = "m"
+    change_place = "t"
 
 
 @dataclass(frozen=True)

@@ -18,7 +18,7 @@ import yaml
 from pydantic import ValidationError
 from rapidfuzz import fuzz, process
 
-from knowledge.schema import RESULT, Case, Question, Scheme, Tree
+from knowledge.schema import RESULT, Case, Contact, Directory, Funder, Question, Scheme, Tree
 
 KNOWLEDGE_DIR = Path(__file__).resolve().parent
 NEG_INF = float("-inf")
@@ -78,6 +78,9 @@ class KnowledgeBase:
     tree: Tree
     version: str
     root: Path
+    contacts: list[Contact] = field(default_factory=list)
+    funders: list[Funder] = field(default_factory=list)
+    directory_sources: dict[str, dict[str, object]] = field(default_factory=dict)
     questions: dict[str, Question] = field(init=False)
 
     def __post_init__(self) -> None:
@@ -344,10 +347,104 @@ def load_knowledge(root: Path | None = None) -> KnowledgeBase:
             else:
                 problems.extend(_check_tree(tree, schemes, _rel(tree_path, root), node))
 
+    contacts, funders, dir_sources = _load_directory(root, schemes, problems, digest)
+
     if problems:
         raise KnowledgeError(problems)
     assert tree is not None
-    return KnowledgeBase(schemes=schemes, tree=tree, version=digest.hexdigest()[:12], root=root)
+    return KnowledgeBase(
+        schemes=schemes,
+        tree=tree,
+        version=digest.hexdigest()[:12],
+        root=root,
+        contacts=contacts,
+        funders=funders,
+        directory_sources=dir_sources,
+    )
+
+
+def _load_directory(
+    root: Path, schemes: dict[str, Scheme], problems: list[Problem], digest: Any
+) -> tuple[list[Contact], list[Funder], dict[str, dict[str, object]]]:
+    """knowledge/directory/*.yaml: contacts and funders, each sourced."""
+    contacts: list[Contact] = []
+    funders: list[Funder] = []
+    sources: dict[str, dict[str, object]] = {}
+    seen: dict[str, str] = {}
+    for path in sorted((root / "directory").glob("*.yaml")):
+        digest.update(path.name.encode() + path.read_bytes())
+        rel = _rel(path, root)
+        data, node = _read_yaml(path, root, problems)
+        if data is None:
+            continue
+        try:
+            directory = Directory.model_validate(data)
+        except ValidationError as exc:
+            for err in exc.errors():
+                loc = list(err["loc"])
+                entry = ""
+                if len(loc) >= 2 and loc[0] in ("contacts", "funders") and isinstance(loc[1], int):
+                    try:
+                        entry = str(data[loc[0]][loc[1]].get("id", ""))
+                    except (KeyError, IndexError, TypeError, AttributeError):
+                        entry = ""
+                problems.append(
+                    Problem(
+                        rel,
+                        entry,
+                        f"champ « {'.'.join(str(p) for p in loc)} » : {err['msg']}",
+                        _fix_for(err),
+                        _line_of(node, loc),
+                    )
+                )
+            continue
+        sections: list[tuple[str, Sequence[Contact | Funder]]] = [
+            ("contacts", directory.contacts),
+            ("funders", directory.funders),
+        ]
+        for section, items in sections:
+            for i, item in enumerate(items):
+                at: list[str | int] = [section, i]
+                if item.id in seen:
+                    problems.append(
+                        Problem(
+                            rel,
+                            item.id,
+                            f"identifiant en double (déjà dans {seen[item.id]})",
+                            "donnez un identifiant unique",
+                            _line_of(node, [*at, "id"]),
+                        )
+                    )
+                seen[item.id] = rel
+                for sid in item.schemes:
+                    if sid not in schemes:
+                        problems.append(
+                            Problem(
+                                rel,
+                                item.id,
+                                f"fiche inconnue « {sid} »",
+                                "utilisez l'id d'un fichier de knowledge/schemes/"
+                                + _suggest(sid, schemes),
+                                _line_of(node, [*at, "schemes"]),
+                            )
+                        )
+                for key in item.sources:
+                    if key not in directory.sources:
+                        problems.append(
+                            Problem(
+                                rel,
+                                item.id,
+                                f"source inconnue « {key} »",
+                                "déclarez-la dans `sources:` ou corrigez la clé"
+                                + _suggest(key, directory.sources),
+                                _line_of(node, [*at, "sources"]),
+                            )
+                        )
+        contacts.extend(directory.contacts)
+        funders.extend(directory.funders)
+        for key, src in directory.sources.items():
+            sources[f"{path.stem}:{key}"] = src.model_dump()
+    return contacts, funders, sources
 
 
 def _tree_schema_problems(

@@ -29,14 +29,19 @@ def assert_telegram_ok(turn: Turn) -> None:
             assert 0 < len(button.label) <= 64
 
 
+def all_labels(turn: Turn) -> list[str]:
+    return [label for reply in turn.replies for label in labels(reply)]
+
+
 def click(conv: Conversation, turn: Turn, label: str) -> Turn:
-    for row in turn.replies[-1].buttons:
-        for b in row:
-            if b.label == label and b.action is not None:
-                new = conv.handle_action(turn.session, b.action)
-                assert_telegram_ok(new)
-                return new
-    raise AssertionError(f"no button {label!r} in {labels(turn.replies[-1])}")
+    for reply in reversed(turn.replies):
+        for row in reply.buttons:
+            for b in row:
+                if b.label == label and b.action is not None:
+                    new = conv.handle_action(turn.session, b.action)
+                    assert_telegram_ok(new)
+                    return new
+    raise AssertionError(f"no button {label!r} in {all_labels(turn)}")
 
 
 def test_welcome_says_what_the_bot_does_and_asks_who_speaks(conversation: Conversation) -> None:
@@ -73,12 +78,22 @@ def test_full_orientation_by_buttons_la_voisinerie(conversation: Conversation) -
     assert "Bail Commercial d'Utilité Sociale" in text
     assert "Pourquoi" in text and "« Plusieurs catégories (salariés, usagers, ville…) »" in text
     assert "Également étudiés" in text and "SCOP" in text
-    assert any(label.startswith("📄 SCIC") for label in labels(turn.replies[-1]))
+    assert "Où se situe votre projet ?" in text  # the territory is asked after the result
+    assert any(label.startswith("📄 SCIC") for label in all_labels(turn))
     # a fiche opens from the result, and leads back to it
-    turn = click(conversation, turn, next(x for x in labels(turn.replies[-1]) if "SCIC" in x))
+    turn = click(conversation, turn, next(x for x in all_labels(turn) if "SCIC" in x))
     assert "Sources" in texts(turn)
     turn = click(conversation, turn, "↩️ Voir mon résultat")
     assert "Voici ce que je vous recommande" in texts(turn)
+    # the territory, typed: contacts and funders near the project
+    turn = conversation.handle_text(turn.session, "59000 Lille")
+    assert_telegram_ok(turn)
+    assert turn.changed and turn.session.place == "c:59350"
+    assert "Lille (59), Hauts-de-France" in texts(turn)
+    assert "Qui peut vous accompagner" in texts(turn)
+    # going back asks the territory again, the answers stay
+    turn = conversation.handle_text(turn.session, "retour")
+    assert turn.session.place is None and turn.session.step == 8
 
 
 @pytest.mark.parametrize(

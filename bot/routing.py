@@ -1,0 +1,191 @@
+"""Match a territory, a profile, a stage and the recommended schemes to contacts and funders.
+
+The closest relevant organisations come first (département, then région, then national),
+each with the reason it is shown. An empty local match is said honestly and falls back to
+national contacts.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Literal
+
+from bot.geography import Candidate, Geography
+from knowledge.loader import KnowledgeBase
+from knowledge.schema import REGIONS, Contact, ContactKind, Funder, Scope
+
+Level = Literal["departement", "region", "national"]
+LEVEL_ORDER = {"departement": 0, "region": 1, "national": 2}
+MAX_LOCAL = 5
+MAX_NATIONAL = 3
+MAX_FUNDERS = 5
+#: the kinds of contact every région should have; `kb check` reports the missing ones
+EXPECTED_KINDS = (
+    ContactKind.cress,
+    ContactKind.france_active,
+    ContactKind.urscop,
+    ContactKind.reseau_ess,
+)
+KIND_LABELS = {
+    ContactKind.cress: "CRESS",
+    ContactKind.france_active: "France Active",
+    ContactKind.urscop: "Union régionale des Scop et Scic",
+    ContactKind.reseau_ess: "réseau régional de l'ESS",
+    ContactKind.national: "réseau national",
+    ContactKind.dla: "DLA",
+    ContactKind.autre: "autre",
+}
+# "en Normandie", but "dans les Hauts-de-France", "à La Réunion"
+REGION_IN = {
+    "44": "dans le Grand Est",
+    "32": "dans les Hauts-de-France",
+    "52": "dans les Pays de la Loire",
+    "04": "à La Réunion",
+    "06": "à Mayotte",
+}
+
+
+def in_region(code: str) -> str:
+    return REGION_IN.get(code, f"en {REGIONS.get(code, code)}")
+
+
+@dataclass
+class Match:
+    name: str
+    what: str
+    level: Level
+    reason: str
+    website: str | None
+    note: str | None
+    item_id: str
+
+
+@dataclass
+class Routing:
+    territory: Candidate | None
+    contacts: list[Match] = field(default_factory=list)
+    funders: list[Match] = field(default_factory=list)
+    local: bool = False  # at least one contact of the département or the région
+
+    @property
+    def where(self) -> str:
+        if self.territory is None:
+            return "en France"
+        return in_region(self.territory.region.code)
+
+
+def effective_profile(facts: dict[str, str | None]) -> str | None:
+    """The profile contacts must serve: a network acting for someone counts as that someone."""
+    profile = facts.get("profile")
+    if profile == "reseau":
+        on_behalf = facts.get("on_behalf")
+        return (
+            on_behalf
+            if on_behalf in ("porteur", "association", "collectivite", "entreprise")
+            else None
+        )
+    return profile
+
+
+class Router:
+    def __init__(self, kb: KnowledgeBase, geo: Geography) -> None:
+        self.kb = kb
+        self.geo = geo
+
+    def _level(self, scope: Scope, place: Candidate | None) -> Level | None:
+        if place is not None:
+            if place.departement is not None and place.departement.code in scope.departements:
+                return "departement"
+            if place.region.code in scope.regions:
+                return "region"
+        return "national" if scope.national else None
+
+    def _fits(
+        self, item: Contact | Funder, profile: str | None, stage: str | None, schemes: Sequence[str]
+    ) -> list[str] | None:
+        """Recommended schemes the item serves ([] = any project); None if it does not fit."""
+        if item.profiles and profile is not None and profile not in item.profiles:
+            return None
+        if item.stages and stage is not None and stage not in item.stages:
+            return None
+        if not item.schemes:
+            return []
+        served = [s for s in schemes if s in item.schemes]
+        return served or None
+
+    def _reason(self, served: list[str], level: Level, place: Candidate | None) -> str:
+        names = ", ".join(self.kb.schemes[s].short_name for s in served)
+        what = f"Pour votre projet ({names})" if names else "Pour tout projet de l'ESS"
+        if level == "departement" and place is not None and place.departement is not None:
+            return f"{what}, dans le département {place.departement.name}"
+        if level == "region" and place is not None:
+            return f"{what}, {in_region(place.region.code)}"
+        return f"{what}, au niveau national"
+
+    def _rank(
+        self,
+        items: Sequence[Contact | Funder],
+        place: Candidate | None,
+        profile: str | None,
+        stage: str | None,
+        schemes: Sequence[str],
+    ) -> list[tuple[Match, int]]:
+        ranked: list[tuple[tuple[int, int, str], Match, int]] = []
+        for item in items:
+            if isinstance(item, Contact) and not item.active:
+                continue
+            level = self._level(item.scope, place)
+            if level is None:
+                continue
+            served = self._fits(item, profile, stage, schemes)
+            if served is None:
+                continue
+            name = item.name if isinstance(item, Contact) else f"{item.name} ({item.offered_by})"
+            match = Match(
+                name=name,
+                what=item.what,
+                level=level,
+                reason=self._reason(served, level, place),
+                website=item.website,
+                note=item.note,
+                item_id=item.id,
+            )
+            ranked.append(((LEVEL_ORDER[level], -len(served), name), match, len(served)))
+        ranked.sort(key=lambda r: r[0])
+        return [(m, n) for _, m, n in ranked]
+
+    def route(
+        self,
+        place: Candidate | None,
+        profile: str | None = None,
+        stage: str | None = None,
+        schemes: Sequence[str] = (),
+    ) -> Routing:
+        contacts = self._rank(self.kb.contacts, place, profile, stage, schemes)
+        local = [m for m, _ in contacts if m.level != "national"][:MAX_LOCAL]
+        national = [m for m, _ in contacts if m.level == "national"][:MAX_NATIONAL]
+        funders = [m for m, _ in self._rank(self.kb.funders, place, profile, stage, schemes)]
+        return Routing(
+            territory=place,
+            contacts=[*local, *national],
+            funders=funders[:MAX_FUNDERS],
+            local=bool(local),
+        )
+
+    def gaps(self) -> dict[str, list[ContactKind]]:
+        """For each of the 18 régions, the expected kinds of contact nobody covers."""
+        present: dict[str, set[ContactKind]] = {code: set() for code in REGIONS}
+        for contact in self.kb.contacts:
+            if not contact.active:
+                continue
+            regions = set(contact.scope.regions)
+            for dep in contact.scope.departements:
+                if dep in self.geo.departements:
+                    regions.add(self.geo.departements[dep][1])
+            for code in regions & present.keys():
+                present[code].add(contact.kind)
+        return {
+            code: [kind for kind in EXPECTED_KINDS if kind not in kinds]
+            for code, kinds in present.items()
+        }
