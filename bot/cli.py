@@ -54,6 +54,19 @@ def cmd_kb_check(args: argparse.Namespace) -> int:
     print(f"  chemins           : {s.paths}")
     print(f"  chemin le plus long : {s.longest_path} questions")
     print(f"  sources citées    : {s.sources}")
+    inactive = sum(not c.active for c in kb.contacts)
+    print(f"  contacts          : {len(kb.contacts)} ({inactive} inactifs)")
+    print(f"  financements      : {len(kb.funders)}")
+    from bot.geography import Geography
+    from bot.routing import KIND_LABELS, Router, in_region
+    from knowledge.schema import REGIONS
+
+    gaps = Router(kb, Geography()).gaps()
+    missing = {code: kinds for code, kinds in gaps.items() if kinds}
+    print(f"  régions complètes : {len(gaps) - len(missing)} sur {len(gaps)}")
+    for code, kinds in sorted(missing.items(), key=lambda kv: REGIONS[kv[0]]):
+        labels = ", ".join(KIND_LABELS[k] for k in kinds)
+        print(f"    manque {in_region(code)} : {labels}")
     return 0
 
 
