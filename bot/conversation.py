@@ -67,6 +67,13 @@ MONEY_LABELS = {
 }
 
 
+def _short(label: str, limit: int = 48) -> str:
+    """A button label that fits on a phone, cut at a word with an ellipsis."""
+    if len(label) <= limit:
+        return label
+    return label[: limit - 1].rsplit(" ", 1)[0].rstrip(" ,(") + "…"
+
+
 @dataclass
 class OptionMatch:
     option: Option | None
@@ -241,9 +248,12 @@ class Conversation:
             notice = self.renderer.render("notice.j2", kind="stale")
             return Turn(state.session, [Reply(notice), *self.screen(state)], False)
         new = Session(state.session.answers, key, False)
-        replies = self.screen(new)
-        if self.engine.state(new).question is not None and key != NO_PLACE:
-            replies = [self.routing_reply(self.engine.state(new)), *replies]
+        new_state = self.engine.state(new)
+        replies: list[Reply] = []
+        if key != NO_PLACE or new_state.finished:
+            replies.append(self.routing_reply(new_state))
+        if new_state.question is not None:  # asked mid-orientation: carry on where it was
+            replies.append(self.question_reply(new_state))
         return Turn(new, replies, True)
 
     def typed_place(self, state: State, text: str) -> Turn:
@@ -266,7 +276,7 @@ class Conversation:
         )
         text = self.renderer.render("routing.j2", routing=routing, only=only, place=place)
         rows = [
-            [Button(f"🌐 {m.name}"[:64], url=m.website)]
+            [Button(_short(f"🌐 {m.name}"), url=m.website)]
             for m in routing.contacts
             if m.website and only != "funders"
         ][:6]

@@ -244,3 +244,47 @@ def test_answers_from_an_older_knowledge_base_are_dropped_with_a_word(
     assert turn.changed and turn.session == Session((("profil", "entreprise"),))
     assert "Boussole a été mise à jour" in texts(turn)
     assert "Que souhaite faire l'entreprise ?" in texts(turn)
+
+
+def test_contacts_mid_orientation_then_back_to_the_question(conversation: Conversation) -> None:
+    start = Session((("profil", "collectivite"),))
+    turn = conversation.handle_text(start, "contacts")
+    assert turn.session.asking_place and "Où se situe votre projet ?" in texts(turn)
+    turn = conversation.handle_text(turn.session, "Saint-Denis")
+    assert not turn.changed and "Plusieurs lieux correspondent à « Saint-Denis »" in texts(turn)
+    assert {"Saint-Denis (93)", "Saint-Denis (974)"} <= set(all_labels(turn))
+    turn = click(conversation, turn, "Saint-Denis (974)")
+    assert turn.session.place == "c:97411" and not turn.session.asking_place
+    text = texts(turn)
+    assert "Saint-Denis (974), La Réunion" in text and "Qui peut vous accompagner" in text
+    assert text.count("Voici ce que je vous recommande") == 0
+    assert "De quelle collectivité s'agit-il ?" in text  # the orientation goes on
+
+
+def test_unknown_territory_offers_the_departement_list(conversation: Conversation) -> None:
+    finished = Session(
+        (
+            ("profil", "entreprise"),
+            ("entreprise_objectif", "soutenir"),
+            ("entreprise_partenaire", "association"),
+            ("engagement", "ponctuel"),
+            ("secteur", "social"),
+            ("finalite", "utilite_sociale"),
+            ("stade", "existant"),
+        )
+    )
+    turn = conversation.handle_text(finished, "Atlantide")
+    assert_telegram_ok(turn)
+    assert "Je ne trouve pas « Atlantide »" in texts(turn)
+    assert "62 Pas-de-Calais" in texts(turn) and "2A Corse-du-Sud" in texts(turn)
+    skipped = click(conversation, turn, "Passer cette étape")
+    assert skipped.session.place == "-"
+    assert "Sans lieu précis" in texts(skipped)
+    assert texts(skipped).count("Voici ce que je vous recommande") == 0
+
+
+def test_forged_territory_button_changes_nothing(conversation: Conversation) -> None:
+    start = Session((("profil", "collectivite"),))
+    turn = conversation.handle_action(start, Action(Kind.place, "c:99999"))
+    assert turn.session == start and not turn.changed
+    assert "Ce bouton n'est plus valable" in texts(turn)
