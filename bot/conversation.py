@@ -135,7 +135,7 @@ class Conversation:
                 new = self.engine.answer(state.session, action.question, action.arg)
             except EngineError:
                 return self._stale(state, action)
-            return Turn(new, [*self.screen(new)], True)
+            return Turn(new, self.screen(new), True)
         if action.kind is Kind.back:
             return self._back(state)
         if action.kind is Kind.restart:
@@ -161,7 +161,7 @@ class Conversation:
                 return Turn(new, [self.place_prompt()], True)
             only = "funders" if action.kind is Kind.funders else None
             return Turn(state.session, [self.routing_reply(state, only)], False)
-        return Turn(state.session, [*self.screen(state)], False)
+        return Turn(state.session, self.screen(state), False)
 
     def handle_text(self, session: Session, text: str) -> Turn:
         state = self.engine.state(session)
@@ -186,7 +186,7 @@ class Conversation:
             match = self.match_option(state.question, raw)
             if match.option is not None:
                 new = self.engine.answer(state.session, state.question.id, match.option.value)
-                return Turn(new, [*self.screen(new)], True)
+                return Turn(new, self.screen(new), True)
             return self._not_understood(state, raw, match.suggestions)
         # the orientation is over: a typed word is most likely a scheme name
         return self.lookup(state.session, raw)
@@ -201,16 +201,6 @@ class Conversation:
         return Turn(session, [Reply(text, buttons)], False)
 
     # ------------------------------------------------------------------ views
-
-    def current(self, session_or_state: Session | State) -> Reply:
-        state = (
-            session_or_state
-            if isinstance(session_or_state, State)
-            else self.engine.state(session_or_state)
-        )
-        if state.question is None:
-            return self.result_reply(state)
-        return self.question_reply(state)
 
     def screen(self, session_or_state: Session | State) -> list[Reply]:
         """What shows where the person is: a question, or the result and what follows."""
@@ -408,15 +398,15 @@ class Conversation:
 
     def _back(self, state: State) -> Turn:
         if state.session.asking_place or (state.finished and state.session.place is not None):
-            new = Session(state.session.answers, None, False)  # ask the territory again
-            if state.session.asking_place and not state.finished:
-                new = Session(state.session.answers, state.session.place, False)
+            # after the result, back asks the territory again; mid-orientation it cancels asking
+            place = None if state.finished else state.session.place
+            new = Session(state.session.answers, place, False)
             return Turn(new, self.screen(new), True)
         if not state.session.step:
             notice = self.renderer.render("notice.j2", kind="first")
             return Turn(state.session, [Reply(notice), *self.screen(state)], False)
         new = self.engine.back(state.session)
-        return Turn(new, [*self.screen(new)], True)
+        return Turn(new, self.screen(new), True)
 
     def _restart(self) -> Turn:
         new = self.engine.restart()

@@ -431,12 +431,12 @@ def _load_directory(
                 for key in item.sources:
                     if key not in directory.sources:
                         problems.append(
-                            Problem(
+                            _unknown_source(
                                 rel,
                                 item.id,
-                                f"source inconnue « {key} »",
-                                "déclarez-la dans `sources:` ou corrigez la clé"
-                                + _suggest(key, directory.sources),
+                                "l'entrée",
+                                key,
+                                directory.sources,
                                 _line_of(node, [*at, "sources"]),
                             )
                         )
@@ -474,6 +474,18 @@ def _tree_schema_problems(
     return out
 
 
+def _unknown_source(
+    rel: str, entry: str, where: str, key: str, known: Iterable[str], line: int | None
+) -> Problem:
+    return Problem(
+        rel,
+        entry,
+        f"{where} cite la source inconnue « {key} »",
+        "déclarez-la dans `sources:` ou corrigez la clé" + _suggest(key, known),
+        line,
+    )
+
+
 def _check_sources(scheme: Scheme, rel: str, node: yaml.Node | None) -> list[Problem]:
     out = []
     for where, keys in scheme.sourced_items():
@@ -493,12 +505,12 @@ def _check_sources(scheme: Scheme, rel: str, node: yaml.Node | None) -> list[Pro
         for key in keys:
             if key not in scheme.sources:
                 out.append(
-                    Problem(
+                    _unknown_source(
                         rel,
                         scheme.id,
-                        f"« {where} » cite la source inconnue « {key} »",
-                        "déclarez-la dans `sources:` ou corrigez la clé"
-                        + _suggest(key, scheme.sources),
+                        f"« {where} »",
+                        key,
+                        scheme.sources,
                         _line_of(node, [*loc, "sources"]),
                     )
                 )

@@ -182,3 +182,17 @@ def test_every_problem_is_reported_at_once(kb_copy: KbCopy) -> None:
     with pytest.raises(KnowledgeError) as info:
         load_knowledge(root)
     assert len(info.value.problems) >= 2
+
+
+def test_directory_unknown_source_and_scheme(kb_copy: KbCopy) -> None:
+    root = kb_copy()
+    edit(root / "directory" / "contacts.yaml", "schemes: [alpha]", "schemes: [alfa]")
+    edit(
+        root / "directory" / "contacts.yaml",
+        "    sources: [annuaire]\n  - id: cress_32",
+        "    sources: [anuaire]\n  - id: cress_32",
+    )
+    message = refused(root)
+    assert "knowledge/directory/contacts.yaml" in message and "[actif_62]" in message
+    assert "fiche inconnue « alfa »" in message
+    assert "l'entrée cite la source inconnue « anuaire »" in message and "« annuaire »" in message
