@@ -1,4 +1,4 @@
-"""Command line: `python -m bot chat | kb check | kb graph | kb cases`."""
+"""Command line: `python -m bot run | chat | where | kb check | kb graph | kb cases`."""
 
 from __future__ import annotations
 
@@ -23,6 +23,7 @@ def cmd_chat(args: argparse.Namespace) -> int:
     from bot.config import Settings
     from bot.console import Console
     from bot.conversation import Conversation
+    from bot.service import ChatService
     from bot.storage import ConversationStore
 
     kb = _load(args.knowledge)
@@ -34,12 +35,49 @@ def cmd_chat(args: argparse.Namespace) -> int:
         store = ConversationStore(url)
         try:
             await store.create_schema()
-            console = Console(Conversation(kb), store=store, chat_key=f"console:{args.user}")
+            conversation = Conversation(kb, retention_days=Settings().retention_days)
+            service = ChatService(conversation, store)
+            console = Console(service, chat_key=f"console:{args.user}")
             return await console.run(fresh=args.new)
         finally:
             await store.close()
 
     return asyncio.run(main())
+
+
+NO_TOKEN = """\
+Boussole ne peut pas démarrer sur Telegram : TELEGRAM_BOT_TOKEN n'est pas défini.
+
+  1. Créez un bot auprès de @BotFather sur Telegram et copiez le jeton qu'il donne.
+  2. Mettez-le dans l'environnement, ou dans un fichier .env du dossier courant :
+       TELEGRAM_BOT_TOKEN=123456:ABC...
+  3. Relancez : python -m bot run
+
+Pour essayer l'orientation sans Telegram, dans ce terminal : python -m bot chat
+"""
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    from pydantic import ValidationError
+
+    from bot.config import Settings
+
+    try:
+        settings = Settings()
+    except ValidationError as exc:
+        for error in exc.errors():
+            where = ".".join(str(p) for p in error["loc"]) or "configuration"
+            print(f"configuration invalide ({where}) : {error['msg']}", file=sys.stderr)
+        return 2
+    if settings.token is None:
+        print(NO_TOKEN, file=sys.stderr)
+        return 2
+    kb = _load(args.knowledge)
+    if kb is None:
+        return 2
+    from bot.app import run
+
+    return run(settings, kb)
 
 
 def cmd_kb_check(args: argparse.Namespace) -> int:
@@ -137,6 +175,9 @@ def build_parser() -> argparse.ArgumentParser:
         "--database", help="URL SQLAlchemy (par défaut : DATABASE_URL, ou SQLite boussole.db)"
     )
     chat.set_defaults(func=cmd_chat)
+    sub.add_parser(
+        "run", help="le bot Telegram (TELEGRAM_BOT_TOKEN, BOT_MODE, DATABASE_URL…)"
+    ).set_defaults(func=cmd_run)
     where = sub.add_parser("where", help="résoudre un territoire (code postal, commune…) en JSON")
     where.add_argument("text", help="ce que la personne tape, ex. « 62000 » ou « colombelle »")
     where.set_defaults(func=cmd_where)

@@ -1,13 +1,72 @@
-"""Settings from the environment (and a `.env` file)."""
+"""Settings from the environment (and a `.env` file in the working directory).
+
+Every setting has an environment variable of the same name in capitals, e.g.
+`TELEGRAM_BOT_TOKEN`, `DATABASE_URL`, `BOT_MODE`. The token is a secret: it is never
+printed, logged or shown in an error (pydantic's SecretStr).
+"""
 
 from __future__ import annotations
 
+from enum import StrEnum
+
+from pydantic import Field, SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 DEFAULT_DATABASE_URL = "sqlite+aiosqlite:///boussole.db"
+TELEGRAM_API = "https://api.telegram.org"
+
+
+class BotMode(StrEnum):
+    polling = "polling"
+    webhook = "webhook"
 
 
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_file=".env", extra="ignore")
 
+    #: the token given by @BotFather
+    telegram_bot_token: SecretStr | None = None
+    #: the Bot API server; tests point it at an emulator
+    telegram_api_base_url: str = TELEGRAM_API
     database_url: str = DEFAULT_DATABASE_URL
+    bot_mode: BotMode = BotMode.polling
+    #: public HTTPS address Telegram posts updates to (webhook mode)
+    webhook_url: str | None = None
+    #: checked on every webhook request (X-Telegram-Bot-Api-Secret-Token)
+    webhook_secret: SecretStr | None = None
+    webhook_listen: str = "127.0.0.1"
+    webhook_port: int = Field(default=8080, ge=1, le=65535)
+    #: seconds between two getUpdates calls in polling mode (Telegram long-polls anyway)
+    poll_interval: float = Field(default=0.0, ge=0)
+    #: conversations without any message for this long are deleted
+    retention_days: int = Field(default=180, ge=1)
+    #: updates handled at once by one process (the same chat is always handled in order)
+    concurrent_updates: int = Field(default=32, ge=1)
+    log_level: str = "INFO"
+
+    @model_validator(mode="after")
+    def _webhook_needs_url_and_secret(self) -> Settings:
+        if self.bot_mode is BotMode.webhook:
+            missing = [
+                name
+                for name, value in (
+                    ("WEBHOOK_URL", self.webhook_url),
+                    ("WEBHOOK_SECRET", self.webhook_secret),
+                )
+                if not value
+            ]
+            if missing:
+                raise ValueError(f"BOT_MODE=webhook demande aussi {' et '.join(missing)}")
+        if self.webhook_secret is not None:
+            secret = self.webhook_secret.get_secret_value()
+            if not secret or len(secret) > 256 or not all(c.isalnum() or c in "_-" for c in secret):
+                raise ValueError(
+                    "WEBHOOK_SECRET : 1 à 256 caractères parmi A-Z, a-z, 0-9, _ et - "
+                    "(règle de Telegram)"
+                )
+        return self
+
+    @property
+    def token(self) -> str | None:
+        value = self.telegram_bot_token.get_secret_value() if self.telegram_bot_token else ""
+        return value.strip() or None

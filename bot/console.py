@@ -6,38 +6,34 @@ import asyncio
 import sys
 from typing import TextIO
 
-from bot.conversation import Conversation
-from bot.engine import Session
-from bot.render import html_to_text
-from bot.storage import ConversationStore
+from bot.render import html_to_text, split_reply
+from bot.service import ChatService
 from bot.views import Action, Reply, Turn
 
 QUIT = {"quitter", "q", "quit", "exit", "/quitter"}
 
 
 class Console:
+    """A terminal chat. Its state goes through the same service (and database) as Telegram."""
+
     def __init__(
         self,
-        conversation: Conversation,
+        service: ChatService,
         stdin: TextIO | None = None,
         stdout: TextIO | None = None,
-        store: ConversationStore | None = None,
         chat_key: str = "console:local",
     ) -> None:
-        self.conversation = conversation
-        self.store = store
+        self.service = service
         self.chat_key = chat_key
-        self.version = 0
         self.stdin = stdin or sys.stdin
         self.stdout = stdout or sys.stdout
         self.echo = not self.stdin.isatty()
-        self.session = Session()
         self.actions: list[Action] = []  # the numbered buttons on screen
 
     def show(self, turn: Turn) -> None:
-        self.session = turn.session
         for reply in turn.replies:
-            self._print(reply)
+            for part in split_reply(reply):
+                self._print(part)
 
     def _print(self, reply: Reply) -> None:
         out = self.stdout
@@ -54,32 +50,16 @@ class Console:
                     out.write(f"  🔗 {button.label} : {button.url}\n")
         out.flush()
 
-    def handle(self, line: str) -> Turn:
+    async def handle(self, line: str) -> Turn:
         text = line.strip()
         if text.isdigit() and self.actions and 1 <= int(text) <= len(self.actions):
-            return self.conversation.handle_action(self.session, self.actions[int(text) - 1])
-        return self.conversation.handle_text(self.session, text)
-
-    async def _save(self, turn: Turn) -> None:
-        if self.store is None or not turn.changed:
-            return
-        if await self.store.save(self.chat_key, turn.session, self.version):
-            self.version += 1
-        else:  # another process moved this conversation on: continue from the stored state
-            session, self.version = await self.store.load(self.chat_key)
-            turn.session = session
-            turn.replies = self.conversation.screen(session)
+            return await self.service.action(self.chat_key, self.actions[int(text) - 1])
+        return await self.service.text(self.chat_key, text)
 
     async def run(self, fresh: bool = False) -> int:
-        session = Session()
-        if self.store is not None:
-            session, self.version = await self.store.load(self.chat_key)
-            if fresh and session.step:
-                session = Session()
-                await self._save(Turn(session, [], True))
-        turn = self.conversation.welcome(session)
-        await self._save(turn)
-        self.show(turn)
+        if fresh:
+            await self.service.store.delete(self.chat_key)
+        self.show(await self.service.start(self.chat_key))
         self.stdout.write("\n(Tapez le numéro d'une réponse, ou « quitter » pour sortir.)\n")
         while True:
             self.stdout.write("\n> ")
@@ -95,6 +75,4 @@ class Console:
             if line.strip().lower() in QUIT:
                 self.stdout.write("\nÀ bientôt sur Boussole !\n")
                 return 0
-            turn = self.handle(line)
-            await self._save(turn)
-            self.show(turn)
+            self.show(await self.handle(line))

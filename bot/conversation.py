@@ -8,7 +8,7 @@ back and restart, help, fiches.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from rapidfuzz import fuzz, process
 
@@ -42,7 +42,29 @@ COMMANDS: dict[str, Kind] = {
     "financeurs": Kind.funders,
     "territoire": Kind.change_place,
     "lieu": Kind.change_place,
+    "confidentialite": Kind.privacy,
+    "donnees": Kind.privacy,
+    "vie privee": Kind.privacy,
+    "oublier": Kind.forget,
+    "effacer": Kind.forget,
 }
+
+#: the command menu a channel registers (Telegram's setMyCommands): name, description
+BOT_COMMANDS: tuple[tuple[str, str], ...] = (
+    ("start", "Commencer ou reprendre l'orientation"),
+    ("aide", "Comment utiliser Boussole"),
+    ("fiche", "Ouvrir une fiche, ex. /fiche scic"),
+    ("schemas", "La liste des fiches"),
+    ("contacts", "Qui peut vous accompagner près de chez vous"),
+    ("financements", "Les financements adaptés à votre projet"),
+    ("lieu", "Changer le lieu du projet"),
+    ("retour", "Revenir à la question précédente"),
+    ("recommencer", "Repartir de zéro"),
+    ("confidentialite", "Ce que Boussole garde, et combien de temps"),
+    ("oublier", "Effacer tout ce que Boussole garde sur vous"),
+)
+#: actions whose new screen may replace the message that carried the button
+_EDITING = {Kind.answer, Kind.back, Kind.place}
 
 AUDIENCE_LABELS = {
     Audience.porteur: "porteurs de projet et collectifs citoyens",
@@ -82,9 +104,14 @@ class OptionMatch:
 
 class Conversation:
     def __init__(
-        self, kb: KnowledgeBase, renderer: Renderer | None = None, geo: Geography | None = None
+        self,
+        kb: KnowledgeBase,
+        renderer: Renderer | None = None,
+        geo: Geography | None = None,
+        retention_days: int = 180,
     ) -> None:
         self.kb = kb
+        self.retention_days = retention_days
         self.geo = geo or Geography()
         self.router = Router(kb, self.geo)
         self.engine = Engine(kb)
@@ -126,8 +153,18 @@ class Conversation:
             return Turn(state.session, [*replies, Reply(notice), *self.screen(state)], False)
         return Turn(state.session, [*replies, *self.screen(state)], False)
 
-    def handle_action(self, session: Session, action: Action) -> Turn:
+    def handle_action(self, session: Session, action: Action | None) -> Turn:
+        """A button press; `None` is a button that could not be read (forged or outdated)."""
         state = self.engine.state(session)
+        if action is None:
+            notice = self.renderer.render("notice.j2", kind="stale")
+            return Turn(state.session, [Reply(notice), *self.screen(state)], False, notice=notice)
+        turn = self._action(state, action)
+        if action.kind in _EDITING and turn.changed:
+            return replace(turn, edit=True)
+        return turn
+
+    def _action(self, state: State, action: Action) -> Turn:
         if action.step is not None and action.step != state.session.step:
             return self._stale(state, action)
         if action.kind is Kind.answer:
@@ -141,7 +178,7 @@ class Conversation:
         if action.kind is Kind.restart:
             return self._restart()
         if action.kind is Kind.help:
-            return Turn(state.session, self._help(state), False)
+            return Turn(state.session, self._help(state, action.question), False)
         if action.kind is Kind.fiche:
             scheme = self.kb.schemes.get(action.arg)
             if scheme is None:
@@ -161,14 +198,20 @@ class Conversation:
                 return Turn(new, [self.place_prompt()], True)
             only = "funders" if action.kind is Kind.funders else None
             return Turn(state.session, [self.routing_reply(state, only)], False)
+        if action.kind is Kind.privacy:
+            text = self.renderer.render("privacy.j2", retention_days=self.retention_days)
+            return Turn(state.session, [Reply(text, [[self._resume_button(state)]])], False)
+        if action.kind is Kind.forget:
+            return self._forget(state, action.arg)
         return Turn(state.session, self.screen(state), False)
 
     def handle_text(self, session: Session, text: str) -> Turn:
         state = self.engine.state(session)
         raw = (text or "").strip()[:MAX_INPUT]
         norm = normalize(raw)
-        if raw.startswith("/"):
-            norm = normalize(raw[1:])
+        if raw.startswith("/"):  # a command, maybe addressed as /fiche@BoussoleBot
+            command, _, args = raw[1:].partition(" ")
+            norm = normalize(f"{command.partition('@')[0]} {args}")
         first, _, rest = norm.partition(" ")
         if not norm:
             if raw in ("?", "/?"):
@@ -199,6 +242,52 @@ class Conversation:
         buttons = [[Button(s.name, Action(Kind.fiche, s.id))] for s in result.suggestions]
         buttons.append([Button("📚 Toutes les fiches", Action(Kind.schemes))])
         return Turn(session, [Reply(text, buttons)], False)
+
+    # ------------------------------------------------------------------ other input
+
+    def unsupported(self, session: Session) -> Turn:
+        """A sticker, photo, voice message, file or location."""
+        text = self.renderer.render("other.j2", kind="unsupported")
+        return Turn(session, [Reply(text), *self.screen(session)], False)
+
+    def edited(self, session: Session) -> Turn:
+        return Turn(session, [Reply(self.renderer.render("other.j2", kind="edited"))], False)
+
+    def group_invite(self, private_link: str) -> Reply:
+        """In a group the bot only invites to a private chat, where answers stay private."""
+        text = self.renderer.render("other.j2", kind="group")
+        return Reply(text, [[Button("💬 Ouvrir la conversation privée", url=private_link)]])
+
+    def failure(self, session: Session) -> Turn:
+        """Something broke while handling a message: say so, show where the person is."""
+        text = self.renderer.render("other.j2", kind="error")
+        return Turn(session, [Reply(text), *self.screen(session)], False)
+
+    def busy(self, session: Session) -> Turn:
+        """The conversation kept moving under us (another worker): show the stored state."""
+        text = self.renderer.render("other.j2", kind="busy")
+        return Turn(session, [Reply(text), *self.screen(session)], False)
+
+    def _forget(self, state: State, arg: str) -> Turn:
+        if arg == "ok":
+            return Turn(Session(), [Reply(self._forget_text("done"))], True, erase=True)
+        if arg == "no":
+            kept = Reply(self._forget_text("kept"))
+            return Turn(state.session, [kept, *self.screen(state)], False)
+        rows = [
+            [Button("🗑 Oui, tout effacer", Action(Kind.forget, "ok"))],
+            [Button("Non, garder mes réponses", Action(Kind.forget, "no"))],
+        ]
+        return Turn(state.session, [Reply(self._forget_text("ask"), rows)], False)
+
+    def _forget_text(self, kind: str) -> str:
+        return self.renderer.render("forget.j2", kind=kind)
+
+    def _resume_button(self, state: State) -> Button:
+        if not state.session.step:
+            return Button("🧭 Commencer l'orientation", Action(Kind.current))
+        label = "↩️ Voir mon résultat" if state.finished else "↩️ Reprendre"
+        return Button(label, Action(Kind.current))
 
     # ------------------------------------------------------------------ views
 
@@ -337,10 +426,7 @@ class Conversation:
             audiences=", ".join(AUDIENCE_LABELS[a] for a in scheme.for_whom),
             money_topics=MONEY_LABELS,
         )
-        label = "↩️ Voir mon résultat" if self.engine.state(session).finished else "↩️ Reprendre"
-        if not session.step:
-            label = "🧭 Commencer l'orientation"
-        return [Reply(text, [[Button(label, Action(Kind.current))]])]
+        return [Reply(text, [[self._resume_button(self.engine.state(session))]])]
 
     def schemes_list(self, session: Session) -> Reply:
         groups = []
@@ -388,13 +474,12 @@ class Conversation:
 
     # ------------------------------------------------------------------ helpers
 
-    def _help(self, state: State) -> list[Reply]:
-        if state.question is None:
-            return [Reply(self.renderer.render("aide.j2")), *self.screen(state)]
-        return [
-            Reply(self.renderer.render("help.j2", question=state.question)),
-            *self.screen(state),
-        ]
+    def _help(self, state: State, question_id: str = "") -> list[Reply]:
+        """The ❓ button explains its question; the `aide` command also says how Boussole works."""
+        replies = [] if question_id else [Reply(self.renderer.render("aide.j2"))]
+        if state.question is not None:
+            replies.append(Reply(self.renderer.render("help.j2", question=state.question)))
+        return [*replies, *self.screen(state)]
 
     def _back(self, state: State) -> Turn:
         if state.session.asking_place or (state.finished and state.session.place is not None):

@@ -13,6 +13,8 @@ from typing import Any
 
 from jinja2 import Environment, FileSystemLoader, StrictUndefined
 
+from bot.views import Reply
+
 TEMPLATES = Path(__file__).resolve().parent / "templates"
 TELEGRAM_LIMIT = 4096
 
@@ -89,3 +91,10 @@ def html_to_text(text: str) -> str:
     text = re.sub(r"</?(b|strong)>", "", text)
     text = re.sub(r"</?(i|em|u|s|code|pre|blockquote|tg-spoiler)>", "", text)
     return html.unescape(text)
+
+
+def split_reply(reply: Reply, limit: int = TELEGRAM_LIMIT) -> list[Reply]:
+    """One reply as messages under the limit; the buttons go with the last one."""
+    parts = split_message(reply.text, limit)
+    last = len(parts) - 1
+    return [Reply(part, reply.buttons if i == last else []) for i, part in enumerate(parts)]

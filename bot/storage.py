@@ -7,11 +7,12 @@ double click) can never silently overwrite each other's step.
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
+from typing import Any
 
-from sqlalchemy import DateTime, Integer, String, Text, func, select, update
+from sqlalchemy import DateTime, Integer, String, Text, delete, event, func, insert, select, update
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker, create_async_engine
+from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 from bot.engine import Session
@@ -27,13 +28,32 @@ class ConversationRow(Base):
     chat_key: Mapped[str] = mapped_column(String(80), primary_key=True)
     session_json: Mapped[str] = mapped_column(Text, nullable=False)
     version: Mapped[int] = mapped_column(Integer, nullable=False)
-    updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), nullable=False)
+    updated_at: Mapped[datetime] = mapped_column(
+        DateTime(timezone=True), nullable=False, index=True
+    )
+
+
+_TABLE = ConversationRow
+_READ = select(ConversationRow.session_json, ConversationRow.version)
+
+
+def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
+    """Several processes on one SQLite file: write-ahead log, wait for locks."""
+    cursor = dbapi_connection.cursor()
+    cursor.execute("PRAGMA journal_mode=WAL")
+    cursor.execute("PRAGMA synchronous=NORMAL")
+    cursor.execute("PRAGMA busy_timeout=15000")
+    cursor.close()
 
 
 class ConversationStore:
     def __init__(self, url: str) -> None:
-        self.engine: AsyncEngine = create_async_engine(url)
-        self._sessions = async_sessionmaker(self.engine, expire_on_commit=False)
+        sqlite = url.startswith("sqlite")
+        self.engine: AsyncEngine = create_async_engine(
+            url, connect_args={"timeout": 15} if sqlite else {}
+        )
+        if sqlite:
+            event.listen(self.engine.sync_engine, "connect", _sqlite_pragmas)
 
     async def create_schema(self) -> None:
         async with self.engine.begin() as conn:
@@ -44,43 +64,42 @@ class ConversationStore:
 
     async def load(self, chat_key: str) -> tuple[Session, int]:
         """The stored session and its version (0 when the chat has none)."""
-        async with self._sessions() as db:
-            row = await db.get(ConversationRow, chat_key)
-            if row is None:
-                return Session(), 0
-            return Session.from_json(row.session_json), row.version
+        async with self.engine.connect() as conn:
+            row = (await conn.execute(_READ.where(ConversationRow.chat_key == chat_key))).first()
+        if row is None:
+            return Session(), 0
+        return Session.from_json(row.session_json), row.version
 
     async def save(self, chat_key: str, session: Session, version: int) -> bool:
         """Store `session` if the stored version is still `version`; False if it moved on."""
-        now = datetime.now(UTC)
-        async with self._sessions() as db:
-            if version == 0:
-                db.add(
-                    ConversationRow(
-                        chat_key=chat_key, session_json=session.to_json(), version=1, updated_at=now
-                    )
-                )
-                try:
-                    await db.commit()
-                except IntegrityError:
-                    await db.rollback()
-                    return False
-                return True
-            result = await db.execute(
-                update(ConversationRow)
+        values = {"session_json": session.to_json(), "updated_at": datetime.now(UTC)}
+        if version == 0:
+            try:
+                async with self.engine.begin() as conn:
+                    row = insert(_TABLE).values(chat_key=chat_key, version=1, **values)
+                    await conn.execute(row)
+            except IntegrityError:  # another worker created it first
+                return False
+            return True
+        async with self.engine.begin() as conn:
+            result = await conn.execute(
+                update(_TABLE)
                 .where(ConversationRow.chat_key == chat_key, ConversationRow.version == version)
-                .values(session_json=session.to_json(), version=version + 1, updated_at=now)
+                .values(version=version + 1, **values)
             )
-            await db.commit()
-            return bool(getattr(result, "rowcount", 0) == 1)
+            return bool(result.rowcount == 1)
 
     async def delete(self, chat_key: str) -> None:
-        async with self._sessions() as db:
-            row = await db.get(ConversationRow, chat_key)
-            if row is not None:
-                await db.delete(row)
-                await db.commit()
+        async with self.engine.begin() as conn:
+            await conn.execute(delete(_TABLE).where(ConversationRow.chat_key == chat_key))
+
+    async def purge(self, older_than: timedelta) -> int:
+        """Delete the conversations without any message for `older_than`; how many went."""
+        cutoff = datetime.now(UTC) - older_than
+        async with self.engine.begin() as conn:
+            result = await conn.execute(delete(_TABLE).where(ConversationRow.updated_at < cutoff))
+            return int(result.rowcount or 0)
 
     async def count(self) -> int:
-        async with self._sessions() as db:
-            return int(await db.scalar(select(func.count()).select_from(ConversationRow)) or 0)
+        async with self.engine.connect() as conn:
+            return int(await conn.scalar(select(func.count()).select_from(_TABLE)) or 0)

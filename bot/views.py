@@ -24,6 +24,8 @@ class Kind(StrEnum):
     contacts = "k"
     funders = "m"
     change_place = "t"
+    privacy = "v"
+    forget = "x"  # arg "" asks for confirmation, "ok" erases, "no" keeps everything
 
 
 @dataclass(frozen=True)
@@ -55,3 +57,36 @@ class Turn:
     replies: list[Reply]
     changed: bool  # the session changed and must be saved
     notice: str | None = None  # a short toast (e.g. a callback answer)
+    edit: bool = False  # the first reply may replace the message whose button was pressed
+    erase: bool = False  # the person asked to forget everything stored about them
+
+
+#: Telegram refuses callback data over 64 bytes
+CALLBACK_LIMIT = 64
+_KINDS = {k.value: k for k in Kind}
+
+
+def encode_action(action: Action) -> str:
+    """Compact button data: `kind|step|question|arg`, e.g. `a|3|statut|scic` (< 64 bytes).
+
+    The step is the session step when the button was drawn, so a button from an older
+    screen is recognised as stale instead of being applied to the wrong question.
+    """
+    step = "" if action.step is None else str(action.step)
+    data = f"{action.kind.value}|{step}|{action.question}|{action.arg}"
+    if len(data.encode()) > CALLBACK_LIMIT:
+        raise ValueError(f"callback data over {CALLBACK_LIMIT} bytes: {data!r}")
+    return data
+
+
+def decode_action(data: str | None) -> Action | None:
+    """The action a button carries, or None for anything forged or malformed."""
+    if not data or len(data) > CALLBACK_LIMIT:
+        return None
+    parts = data.split("|", 3)
+    if len(parts) != 4:
+        return None
+    kind, step, question, arg = parts
+    if kind not in _KINDS or (step and not step.isdigit()) or len(step) > 4:
+        return None
+    return Action(_KINDS[kind], arg, question, int(step) if step else None)

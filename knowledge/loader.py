@@ -22,6 +22,8 @@ from knowledge.schema import RESULT, Case, Contact, Directory, Funder, Question,
 
 KNOWLEDGE_DIR = Path(__file__).resolve().parent
 NEG_INF = float("-inf")
+#: question id + option value, so that an answer button stays under Telegram's 64 bytes
+MAX_BUTTON_IDS = 48
 # libyaml's parser when PyYAML has it (it keeps line marks too), the pure-Python one otherwise
 _Loader: Any = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 
@@ -567,6 +569,19 @@ def _check_tree(
             out.append(
                 Problem(rel, q.id, f"option « {v} » en double", "donnez-lui une autre valeur", line)
             )
+        for j, opt in enumerate(q.options):
+            if len(q.id) + len(opt.value) > MAX_BUTTON_IDS:
+                out.append(
+                    Problem(
+                        rel,
+                        q.id,
+                        f"« {q.id} » + « {opt.value} » font {len(q.id) + len(opt.value)} "
+                        f"caractères : trop long pour un bouton Telegram (64 octets)",
+                        f"raccourcissez l'id de la question ou la valeur de l'option "
+                        f"({MAX_BUTTON_IDS} caractères à eux deux au plus)",
+                        _line_of(node, ["questions", i, "options", j, "value"]) or line,
+                    )
+                )
         labels = [normalize(o.label) for o in q.options]
         for lab in {lab for lab in labels if labels.count(lab) > 1}:
             out.append(

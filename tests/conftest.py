@@ -1,13 +1,16 @@
 from __future__ import annotations
 
+import os
 import shutil
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 
 import pytest
+from sqlalchemy.ext.asyncio import create_async_engine
 
 from bot.conversation import Conversation
 from bot.engine import Engine
+from bot.storage import Base
 from knowledge.loader import KnowledgeBase, load_knowledge
 
 FIXTURES = Path(__file__).parent / "fixtures"
@@ -40,3 +43,35 @@ def kb_copy(tmp_path: Path) -> Callable[[], Path]:
         return target
 
     return make
+
+
+# ---------------------------------------------------------------- databases
+
+POSTGRES_ENV = "BOUSSOLE_TEST_POSTGRES_URL"
+REQUIRE_ENV = "BOUSSOLE_TEST_REQUIRE_ALL"  # set by .ci/run: nothing may be skipped there
+
+
+def require_or_skip(reason: str) -> None:
+    if os.environ.get(REQUIRE_ENV):
+        pytest.fail(f"{reason} (required because {REQUIRE_ENV} is set)")
+    pytest.skip(reason)
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+async def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[str]:
+    """Each database test runs on SQLite and on PostgreSQL, with an empty schema."""
+    if request.param == "sqlite":
+        yield f"sqlite+aiosqlite:///{tmp_path / 'boussole.db'}"
+        return
+    url = os.environ.get(POSTGRES_ENV)
+    if not url:
+        require_or_skip(
+            f"PostgreSQL not configured: set {POSTGRES_ENV} "
+            "(scripts/test-postgres.sh starts one and prints the URL)"
+        )
+    assert url is not None
+    engine = create_async_engine(url)
+    async with engine.begin() as conn:
+        await conn.run_sync(Base.metadata.drop_all)
+    await engine.dispose()
+    yield url

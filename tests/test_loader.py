@@ -196,3 +196,14 @@ def test_directory_unknown_source_and_scheme(kb_copy: KbCopy) -> None:
     assert "knowledge/directory/contacts.yaml" in message and "[actif_62]" in message
     assert "fiche inconnue « alfa »" in message
     assert "l'entrée cite la source inconnue « anuaire »" in message and "« annuaire »" in message
+
+
+def test_ids_too_long_for_a_telegram_button(kb_copy: KbCopy) -> None:
+    root = kb_copy()
+    tree = root / "tree.yaml"
+    text = tree.read_text(encoding="utf-8").replace("next: taille", "next: taille_du_projet")
+    text = text.replace("  - id: taille", "  - id: taille_du_projet")
+    tree.write_text(text, encoding="utf-8")
+    edit(tree, "      - value: petit", "      - value: " + "p" * 40)  # 16 + 40 > 48
+    message = refused(root)
+    assert "trop long pour un bouton Telegram" in message and "[taille_du_projet]" in message

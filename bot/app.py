@@ -1,0 +1,187 @@
+"""The Telegram application: python-telegram-bot wired to the domain.
+
+The only module of `bot/` that imports telegram. It builds the `Application` (Bot API
+address, HTML by default, rate limiter, per-chat ordering), registers the handlers of
+`handlers/`, creates the database schema, registers the command menu, purges old
+conversations, and runs in polling or webhook mode.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import Awaitable
+from datetime import timedelta
+from typing import Any
+from urllib.parse import urlparse
+
+from telegram import BotCommand, LinkPreviewOptions, Update
+from telegram.constants import ParseMode
+from telegram.ext import AIORateLimiter, Application, ApplicationBuilder, BaseUpdateProcessor
+from telegram.ext import Defaults as _Defaults
+from telegram.request import BaseRequest
+
+import handlers
+from bot.config import BotMode, Settings
+from bot.conversation import BOT_COMMANDS, Conversation
+from bot.service import ChatService
+from bot.storage import ConversationStore
+from knowledge.loader import KnowledgeBase
+
+log = logging.getLogger(__name__)
+
+PURGE_EVERY = timedelta(hours=6)
+TaskKey = "purge_task"
+
+
+class PerChatUpdateProcessor(BaseUpdateProcessor):
+    """Many chats at once, but the updates of one chat one after the other, in order.
+
+    Across processes the version check of the store does the same job; inside one
+    process this avoids replaying an update needlessly.
+    """
+
+    def __init__(self, max_concurrent_updates: int) -> None:
+        super().__init__(max_concurrent_updates)
+        self._locks: dict[int, asyncio.Lock] = {}
+        self._waiting: dict[int, int] = {}
+
+    async def do_process_update(self, update: object, coroutine: Awaitable[Any]) -> None:
+        chat = update.effective_chat if isinstance(update, Update) else None
+        if chat is None:
+            await coroutine
+            return
+        key = chat.id
+        lock = self._locks.setdefault(key, asyncio.Lock())
+        self._waiting[key] = self._waiting.get(key, 0) + 1
+        try:
+            async with lock:
+                await coroutine
+        finally:
+            self._waiting[key] -= 1
+            if not self._waiting[key]:  # nobody else waits: forget the lock
+                del self._waiting[key], self._locks[key]
+
+    async def initialize(self) -> None:
+        return None
+
+    async def shutdown(self) -> None:
+        return None
+
+
+class _RedactToken(logging.Filter):
+    """Belt and braces: no log line ever carries the bot token."""
+
+    def __init__(self, token: str) -> None:
+        super().__init__()
+        self.token = token
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        message = record.getMessage()
+        if self.token in message:
+            record.msg, record.args = message.replace(self.token, "<token>"), None
+        return True
+
+
+def configure_logging(settings: Settings) -> None:
+    logging.basicConfig(
+        level=settings.log_level.upper(),
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+    )
+    # httpx logs every request URL at INFO, and Bot API URLs contain the token
+    logging.getLogger("httpx").setLevel(logging.WARNING)
+    if settings.token:
+        redact = _RedactToken(settings.token)
+        for handler in logging.getLogger().handlers:
+            handler.addFilter(redact)
+
+
+def build_application(
+    settings: Settings,
+    kb: KnowledgeBase,
+    request: BaseRequest | None = None,
+    store: ConversationStore | None = None,
+) -> Application[Any, Any, Any, Any, Any, Any]:
+    """The bot, ready to run or to be fed updates (tests pass an offline `request`)."""
+    token = settings.token
+    if token is None:
+        raise ValueError("TELEGRAM_BOT_TOKEN is not set")
+    base = settings.telegram_api_base_url.rstrip("/")
+    builder = (
+        ApplicationBuilder()
+        .token(token)
+        .base_url(f"{base}/bot")
+        .base_file_url(f"{base}/file/bot")
+        .defaults(
+            _Defaults(
+                parse_mode=ParseMode.HTML,
+                link_preview_options=LinkPreviewOptions(is_disabled=True),
+            )
+        )
+        .rate_limiter(AIORateLimiter(max_retries=3))
+        .concurrent_updates(PerChatUpdateProcessor(settings.concurrent_updates))
+        .post_init(_post_init)
+        .post_shutdown(_post_shutdown)
+    )
+    if request is not None:
+        builder = builder.request(request).get_updates_request(request)
+    app = builder.build()
+    conversation = Conversation(kb, retention_days=settings.retention_days)
+    service = ChatService(conversation, store or ConversationStore(settings.database_url))
+    handlers.setup(app, service)
+    app.bot_data["retention"] = timedelta(days=settings.retention_days)
+    return app
+
+
+async def _post_init(app: Application[Any, Any, Any, Any, Any, Any]) -> None:
+    service = handlers.service_of(app)
+    await service.store.create_schema()
+    commands = [BotCommand(name, description) for name, description in BOT_COMMANDS]
+    try:
+        await app.bot.set_my_commands(commands)
+    except Exception:  # the menu is a comfort: the bot works without it
+        log.warning("could not register the command menu", exc_info=True)
+    app.bot_data[TaskKey] = asyncio.create_task(_purge_loop(service, app.bot_data["retention"]))
+
+
+async def _post_shutdown(app: Application[Any, Any, Any, Any, Any, Any]) -> None:
+    task = app.bot_data.pop(TaskKey, None)
+    if task is not None:
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+    await handlers.service_of(app).store.close()
+
+
+async def _purge_loop(service: ChatService, retention: timedelta) -> None:
+    while True:
+        try:
+            gone = await service.purge(retention)
+            if gone:
+                log.info("purged %d conversations inactive for %s", gone, retention)
+        except Exception:
+            log.exception("purge of old conversations failed; will retry")
+        await asyncio.sleep(PURGE_EVERY.total_seconds())
+
+
+def run(settings: Settings, kb: KnowledgeBase) -> int:
+    """`python -m bot run`: serve the bot until interrupted."""
+    configure_logging(settings)
+    app = build_application(settings, kb)
+    allowed = [Update.MESSAGE, Update.EDITED_MESSAGE, Update.CALLBACK_QUERY]
+    if settings.bot_mode is BotMode.webhook:
+        assert settings.webhook_url is not None and settings.webhook_secret is not None
+        log.info("webhook mode on %s:%d", settings.webhook_listen, settings.webhook_port)
+        app.run_webhook(
+            listen=settings.webhook_listen,
+            port=settings.webhook_port,
+            url_path=urlparse(settings.webhook_url).path.lstrip("/"),
+            webhook_url=settings.webhook_url,
+            secret_token=settings.webhook_secret.get_secret_value(),
+            allowed_updates=allowed,
+        )
+    else:
+        log.info("polling mode, Bot API at %s", settings.telegram_api_base_url)
+        app.run_polling(poll_interval=settings.poll_interval, allowed_updates=allowed)
+    return 0

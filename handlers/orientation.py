@@ -1,0 +1,47 @@
+"""The orientation in a private chat: /start with its deep links, buttons, typed text."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from telegram import Message, Update
+from telegram.constants import ChatType
+from telegram.ext import Application, CallbackQueryHandler, CommandHandler, MessageHandler, filters
+
+from bot.views import decode_action
+from handlers.common import Context, chat_key, send, service_of, toast
+
+PRIVATE = filters.ChatType.PRIVATE & filters.UpdateType.MESSAGE
+GROUP_TOAST = "Boussole répond en conversation privée."
+
+
+async def start(update: Update, context: Context) -> None:
+    assert update.effective_chat is not None
+    payload = " ".join(context.args or [])
+    turn = await service_of(context).start(chat_key(update), payload)
+    await send(context.bot, update.effective_chat.id, turn)
+
+
+async def text(update: Update, context: Context) -> None:
+    assert update.effective_chat is not None and update.effective_message is not None
+    turn = await service_of(context).text(chat_key(update), update.effective_message.text or "")
+    await send(context.bot, update.effective_chat.id, turn)
+
+
+async def button(update: Update, context: Context) -> None:
+    query = update.callback_query
+    assert query is not None and update.effective_chat is not None
+    if update.effective_chat.type != ChatType.PRIVATE:  # the bot draws no buttons in groups
+        await query.answer(GROUP_TOAST)
+        return
+    action = decode_action(query.data)
+    turn = await service_of(context).action(chat_key(update), action)
+    await toast(query, turn.notice)
+    origin = query.message if isinstance(query.message, Message) else None
+    await send(context.bot, update.effective_chat.id, turn, origin)
+
+
+def register(app: Application[Any, Any, Any, Any, Any, Any]) -> None:
+    app.add_handler(CommandHandler("start", start, filters=PRIVATE))
+    app.add_handler(MessageHandler(PRIVATE & filters.TEXT, text))
+    app.add_handler(CallbackQueryHandler(button))
