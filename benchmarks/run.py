@@ -5,7 +5,10 @@ same run, because machines here are noisy:
 - knowledge base load + validation, against parsing the same YAML files without validation;
 - one engine step (answer in, next question out), against a JSON round trip of the session
   (the least any channel must do to store a step);
-- scheme search, against an exact dictionary lookup of the normalized query.
+- scheme search, against an exact dictionary lookup of the normalized query;
+- territory resolution, against a postal-code dictionary lookup;
+- the Telegram bot (benchmarks/telegram_bot.py): one orientation step through the real
+  Application, against a bare python-telegram-bot echo bot; memory after N conversations.
 """
 
 from __future__ import annotations
@@ -61,6 +64,7 @@ def summary(samples: list[float]) -> dict[str, float]:
     return {
         "median": statistics.median(s),
         "p99": s[min(len(s) - 1, int(len(s) * 0.99))],
+        "mean": statistics.fmean(s),
         "n": len(s),
     }
 
@@ -238,6 +242,17 @@ def main() -> int:
         f"  territory index build  : {geo['build']['median'] * ms:8.1f} ms   target < 1000 ms   "
         f"index memory: {geo['index_memory_mib']:.1f} MiB"
     )
+    from benchmarks.telegram_bot import bench_telegram, report
+
+    kb = load_knowledge()
+    telegram = bench_telegram(kb, 400 if args.quick else 2000, 1000 if args.quick else 10_000)
+    results["telegram"] = telegram
+    report(telegram)
+    if telegram["ratio_median"] > 3:
+        print(
+            f"  note: the Telegram step is {telegram['ratio_median']:.1f}x the bare echo bot, "
+            "over the 3x target; see README, « Performances »"
+        )
     out = ROOT / "benchmarks" / "results"
     out.mkdir(exist_ok=True)
     (out / "latest.json").write_text(json.dumps(results, indent=2))

@@ -42,6 +42,8 @@ class Settings(BaseSettings):
     retention_days: int = Field(default=180, ge=1)
     #: updates handled at once by one process (the same chat is always handled in order)
     concurrent_updates: int = Field(default=32, ge=1)
+    #: keep under Telegram's flood limits (about 30 messages a second); off only for tests
+    rate_limit: bool = True
     log_level: str = "INFO"
 
     @model_validator(mode="after")

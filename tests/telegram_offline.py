@@ -23,6 +23,7 @@ import html
 import itertools
 import json
 import re
+from collections import Counter
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -69,8 +70,11 @@ class BadRequest(Exception):
 
 
 class OfflineRequest(BaseRequest):
-    def __init__(self) -> None:
+    def __init__(self, keep: bool = True) -> None:
+        """`keep=False` (benchmarks) checks every call but remembers nothing."""
+        self.keep = keep
         self.calls: list[tuple[str, dict[str, Any]]] = []
+        self.counts: Counter[str] = Counter()
         self.violations: list[str] = []
         self.messages: dict[tuple[int, int], Shown] = {}
         self.toasts: list[str | None] = []
@@ -99,7 +103,9 @@ class OfflineRequest(BaseRequest):
     ) -> tuple[int, bytes]:
         name = url.rsplit("/", 1)[-1]
         params: dict[str, Any] = dict(request_data.parameters) if request_data else {}
-        self.calls.append((name, params))
+        self.counts[name] += 1
+        if self.keep:
+            self.calls.append((name, params))
         try:
             result = self._answer(name, params)
         except BadRequest as exc:
@@ -126,11 +132,16 @@ class OfflineRequest(BaseRequest):
             self._check_text(p)
             buttons = self._check_markup(p)
             shown = Shown(next(self._ids), chat_id, p["text"], buttons)
-            self.messages[(chat_id, shown.message_id)] = shown
+            if self.keep:
+                self.messages[(chat_id, shown.message_id)] = shown
             return self.as_api(shown)
         if name == "editMessageText":
             chat_id, message_id = int(p["chat_id"]), int(p["message_id"])
             shown = self.messages.get((chat_id, message_id))
+            if shown is None and not self.keep:
+                self._check_text(p)
+                self._check_markup(p)
+                return self.as_api(Shown(message_id, chat_id, p["text"], self._check_markup(p)))
             if shown is None:
                 raise BadRequest("message to edit not found")
             self._check_text(p)
@@ -146,7 +157,8 @@ class OfflineRequest(BaseRequest):
             text = p.get("text")
             if text is not None and len(text) > 200:
                 raise BadRequest("callback answer text is longer than 200 characters")
-            self.toasts.append(text)
+            if self.keep:
+                self.toasts.append(text)
             return True
         if name == "setMyCommands":
             commands = p["commands"]
@@ -214,7 +226,7 @@ class OfflineRequest(BaseRequest):
         )
 
     def count(self, name: str) -> int:
-        return sum(1 for n, _ in self.calls if n == name)
+        return self.counts[name]
 
 
 class TelegramUser:

@@ -1,0 +1,228 @@
+"""The bot process (`python -m bot run`) over HTTP, against a Bot API emulator on 127.0.0.1.
+
+The emulator is the npm package telegram-test-api, shimmed for python-telegram-bot 22 in
+tests/emulator/server.js. A person clicks through an orientation as in the Telegram app;
+the process is killed (SIGKILL) in the middle and started again, and the next click
+continues. Each test runs on SQLite and on PostgreSQL.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+
+from knowledge.loader import KnowledgeBase, load_cases
+from tests.conftest import require_or_skip
+from tests.emulator_harness import (
+    BotMessage,
+    EmulatedUser,
+    Emulator,
+    EmulatorError,
+    ensure_emulator_installed,
+)
+
+TOKEN = "987654:HTTP-test-token-must-never-be-logged"
+ROOT = Path(__file__).resolve().parent.parent
+READY = "Application started"  # python-telegram-bot's log line once updates flow
+
+
+@pytest.fixture(scope="module")
+def emulator() -> Iterator[Emulator]:
+    try:
+        ensure_emulator_installed()
+    except EmulatorError as exc:
+        require_or_skip(f"Bot API emulator unavailable: {exc}")
+    with Emulator() as running:
+        yield running
+
+
+class BotProcess:
+    """`python -m bot run` in a subprocess, with its log kept for the assertions."""
+
+    def __init__(self, env: dict[str, str], log: Path) -> None:
+        self.env = env
+        self.log_path = log
+        self.proc: subprocess.Popen[bytes] | None = None
+
+    def start(self) -> BotProcess:
+        log = self.log_path.open("ab")
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "bot", "run"],
+            cwd=self.log_path.parent,  # no .env of the developer's is read
+            env=self.env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+        )
+        started = self.log().count(READY) + 1
+        deadline = time.monotonic() + 30
+        while self.log().count(READY) < started:  # polling or the webhook is set up
+            if self.proc.poll() is not None or time.monotonic() > deadline:
+                raise AssertionError(f"the bot did not start:\n{self.log()}")
+            time.sleep(0.1)
+        return self
+
+    def kill(self) -> None:
+        assert self.proc is not None
+        self.proc.send_signal(signal.SIGKILL)
+        self.proc.wait(10)
+
+    def stop(self) -> None:
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(15)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait(5)
+
+    def log(self) -> str:
+        if not self.log_path.exists():
+            return ""
+        return self.log_path.read_text(encoding="utf-8", errors="replace")
+
+
+def bot_env(emulator: Emulator, database_url: str, **extra: str) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("TELEGRAM_", "BOT_"))}
+    env.update(
+        TELEGRAM_BOT_TOKEN=TOKEN,
+        TELEGRAM_API_BASE_URL=emulator.url,
+        DATABASE_URL=database_url,
+        POLL_INTERVAL="0.05",
+        RATE_LIMIT="false",  # the emulator has no flood limits
+        PYTHONPATH=str(ROOT),
+        **extra,
+    )
+    return env
+
+
+def click(user: EmulatedUser, label: str) -> list[BotMessage]:
+    """Click the newest button labelled so, and wait until the chat shows the answer."""
+    before = user.chat_state()
+    message_id, data = user.button(label)
+    user.click(message_id, data)
+    return user.wait_for(lambda state: state != before)
+
+
+def option_label(kb: KnowledgeBase, question: str, value: str) -> str:
+    option = next(q for q in kb.tree.questions if q.id == question).option(value)
+    assert option is not None
+    return option.label
+
+
+def test_a_full_orientation_then_a_kill_and_restart(
+    emulator: Emulator, kb: KnowledgeBase, database_url: str, tmp_path: Path
+) -> None:
+    _, case = next((n, c) for n, c in load_cases() if "Colombelles" in n)
+    answers = list(case.answers.items())
+    bot = BotProcess(bot_env(emulator, database_url), tmp_path / "bot.log").start()
+    user = EmulatedUser(emulator, TOKEN, user_id=5001 + offset(database_url))
+    try:
+        names = [c["command"] for c in emulator.commands(TOKEN)]
+        assert {"start", "fiche", "schemas", "confidentialite"} <= set(names)
+
+        user.send_command("/start")
+        state = user.wait_for(lambda s: any("Question 1" in m.text for m in s))
+        assert "Bienvenue sur Boussole" in state[0].text
+        for question, value in answers[:3]:
+            click(user, option_label(kb, question, value))
+        assert "Question 4" in user.last_message().text
+
+        bot.kill()  # kill -9 in the middle of the orientation: nothing was only in memory
+        bot.start()
+        for question, value in answers[3:]:
+            click(user, option_label(kb, question, value))
+        state = user.wait_for(lambda s: "Où se situe votre projet" in s[-1].text)
+        result = next(m for m in reversed(state) if any("📄" in b[0] for r in m.buttons for b in r))
+        assert "Territoire zéro chômeur" in result.text or "zéro chômeur" in result.text
+        assert any(
+            "TZCLD" in label or "zéro" in label for row in result.buttons for label, _ in row
+        )
+
+        user.send_text("Colombelles")
+        state = user.wait_for(lambda s: "Colombelles (14)" in s[-1].text)
+        assert any(data.startswith("https://") for row in state[-1].buttons for _, data in row)
+        answers_seen = [a.text for a in user.callback_answers()]
+        assert all(text is None or len(text) <= 200 for text in answers_seen)
+    finally:
+        bot.stop()
+    assert TOKEN not in bot.log() and TOKEN.split(":")[1] not in bot.log()
+
+
+def test_stale_button_and_sticker_over_http(
+    emulator: Emulator, database_url: str, tmp_path: Path
+) -> None:
+    bot = BotProcess(bot_env(emulator, database_url), tmp_path / "bot.log").start()
+    user = EmulatedUser(emulator, TOKEN, user_id=7001 + offset(database_url))
+    try:
+        user.send_command("/start")
+        user.wait_for(lambda s: any("Question 1" in m.text for m in s))
+        first_id, _ = user.button("orteur")
+        click(user, "orteur")
+        user.click(first_id, "a|0|profil|collectivite")  # an old button, from step 0
+        state = user.wait_for(lambda s: "plus valable" in " ".join(m.text for m in s))
+        assert "Question 2" in state[-1].text
+        user.send_sticker()
+        user.wait_for(lambda s: "Je ne lis que le texte" in " ".join(m.text for m in s))
+    finally:
+        bot.stop()
+
+
+def test_webhook_mode_checks_the_secret(
+    emulator: Emulator, database_url: str, tmp_path: Path
+) -> None:
+    port = free_port()
+    env = bot_env(
+        emulator,
+        database_url,
+        BOT_MODE="webhook",
+        WEBHOOK_URL=f"http://127.0.0.1:{port}/telegram",
+        WEBHOOK_SECRET="s3cret-for-tests",
+        WEBHOOK_LISTEN="127.0.0.1",
+        WEBHOOK_PORT=str(port),
+    )
+    bot = BotProcess(env, tmp_path / "bot.log").start()
+    user = EmulatedUser(emulator, TOKEN, user_id=9001 + offset(database_url))
+    try:
+        user.send_command("/start")  # the emulator posts it to the webhook, with the secret
+        user.wait_for(lambda s: any("Question 1" in m.text for m in s))
+        forged = {
+            "update_id": 1,
+            "message": {
+                "message_id": 1,
+                "date": 0,
+                "text": "/start",
+                "chat": {"id": 1, "type": "private"},
+            },
+        }
+        response = httpx.post(f"http://127.0.0.1:{port}/telegram", json=forged, timeout=5)
+        assert response.status_code == 403  # no secret header: refused
+        wrong = httpx.post(
+            f"http://127.0.0.1:{port}/telegram",
+            json=forged,
+            headers={"X-Telegram-Bot-Api-Secret-Token": "wrong"},
+            timeout=5,
+        )
+        assert wrong.status_code == 403
+    finally:
+        bot.stop()
+
+
+def offset(database_url: str) -> int:
+    """Distinct chats for the SQLite and PostgreSQL runs of a test (one emulator serves both)."""
+    return 500 if "postgresql" in database_url else 0
+
+
+def free_port() -> int:
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
