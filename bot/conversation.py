@@ -258,6 +258,10 @@ class Conversation:
         text = self.renderer.render("other.j2", kind="group")
         return Reply(text, [[Button("💬 Ouvrir la conversation privée", url=private_link)]])
 
+    def group_notice(self) -> str:
+        """The short answer to a button pressed in a group (the bot draws none there)."""
+        return self.renderer.render("other.j2", kind="group_button")
+
     def failure(self, session: Session) -> Turn:
         """Something broke while handling a message: say so, show where the person is."""
         text = self.renderer.render("other.j2", kind="error")

@@ -12,7 +12,6 @@ from bot.views import decode_action
 from handlers.common import Context, chat_key, send, service_of, toast
 
 PRIVATE = filters.ChatType.PRIVATE & filters.UpdateType.MESSAGE
-GROUP_TOAST = "Boussole répond en conversation privée."
 
 
 async def start(update: Update, context: Context) -> None:
@@ -32,7 +31,7 @@ async def button(update: Update, context: Context) -> None:
     query = update.callback_query
     assert query is not None and update.effective_chat is not None
     if update.effective_chat.type != ChatType.PRIVATE:  # the bot draws no buttons in groups
-        await query.answer(GROUP_TOAST)
+        await toast(query, service_of(context).conversation.group_notice())
         return
     action = decode_action(query.data)
     turn = await service_of(context).action(chat_key(update), action)

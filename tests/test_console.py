@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -87,3 +88,18 @@ def test_kb_check_refuses_a_broken_base_with_a_non_zero_exit(tmp_path: Path) -> 
     run = bot("--knowledge", str(tmp_path), "kb", "check")
     assert run.returncode == 1
     assert "base refusée" in run.stderr and "tree.yaml" in run.stderr
+
+
+def test_run_without_a_token_says_what_to_set(tmp_path: Path) -> None:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("TELEGRAM_")}
+    done = subprocess.run(
+        [sys.executable, "-m", "bot", "run"],
+        cwd=tmp_path,  # no .env here
+        env={**env, "PYTHONPATH": str(ROOT)},
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert done.returncode == 2
+    assert "TELEGRAM_BOT_TOKEN" in done.stderr and "@BotFather" in done.stderr
+    assert "python -m bot chat" in done.stderr

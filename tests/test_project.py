@@ -34,3 +34,11 @@ def test_readme_shows_the_current_decision_tree() -> None:
     assert mermaid(load_knowledge()).rstrip() in readme, (
         "README's diagram is out of date: run `python -m bot kb graph` and paste it"
     )
+
+
+def test_env_example_lists_every_setting() -> None:
+    from bot.config import Settings
+
+    example = (ROOT / ".env.example").read_text(encoding="utf-8")
+    names = {line.split("=", 1)[0] for line in example.splitlines() if "=" in line}
+    assert names == {name.upper() for name in Settings.model_fields}

@@ -372,3 +372,11 @@ async def test_a_restart_continues_every_conversation(kb: KnowledgeBase, databas
     await again.feed(again.callback_update(message, data))
     assert (await second.stored(user.chat_id)).step == 2
     await stop_app(second)
+
+
+async def test_a_button_pressed_in_a_group_is_answered_and_stores_nothing(bot: Harness) -> None:
+    group = bot.user(chat_id=-100777, chat_type="supergroup")
+    await group.send("/start")
+    await group.press("r|||", group.last())
+    assert bot.request.toasts[-1] == "Boussole répond en conversation privée."
+    assert (await bot.stored(-100777)).step == 0
