@@ -45,6 +45,7 @@ COMMANDS: dict[str, Kind] = {
     "confidentialite": Kind.privacy,
     "donnees": Kind.privacy,
     "vie privee": Kind.privacy,
+    "start": Kind.current,
     "oublier": Kind.forget,
     "effacer": Kind.forget,
 }

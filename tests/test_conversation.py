@@ -286,3 +286,27 @@ def test_forged_territory_button_changes_nothing(conversation: Conversation) -> 
     turn = conversation.handle_action(start, Action(Kind.place, "c:99999"))
     assert turn.session == start and not turn.changed
     assert "Ce bouton n'est plus valable" in texts(turn)
+
+
+def test_forget_then_start_again_in_any_channel(conversation: Conversation) -> None:
+    turn = conversation.handle_text(Session((("profil", "porteur"),)), "oublier")
+    assert "Tout effacer ?" in texts(turn) and not turn.erase
+    done = click(conversation, turn, "🗑 Oui, tout effacer")
+    assert done.erase and done.session == Session() and "Tapez /start" in texts(done)
+    again = conversation.handle_text(done.session, "/start")
+    assert "Question 1" in texts(again)
+
+
+def test_button_data_round_trips_and_refuses_forgeries(conversation: Conversation) -> None:
+    from bot.views import CALLBACK_LIMIT, decode_action, encode_action
+
+    for question in conversation.kb.tree.questions:
+        for option in question.options:
+            action = Action(Kind.answer, option.value, question.id, 999)
+            data = encode_action(action)
+            assert len(data.encode()) <= CALLBACK_LIMIT
+            assert decode_action(data) == action
+    for forged in ["", "zzz", "q|1|a|b", "a|x|q|v", "a|1|q", "a|12345|q|v", "a" * 65]:
+        assert decode_action(forged) is None
+    with pytest.raises(ValueError):
+        encode_action(Action(Kind.fiche, "x" * 70))
