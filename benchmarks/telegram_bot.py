@@ -103,7 +103,7 @@ async def echo_bot(updates: int, database: Path | None = None) -> list[float]:
 
     store = ConversationStore(f"sqlite+aiosqlite:///{database}") if database else None
     if store is not None:
-        await store.create_schema()
+        await store.migrate()
 
     async def echo(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
         assert update.effective_message is not None and update.effective_message.text

@@ -137,7 +137,7 @@ def build_application(
 
 async def _post_init(app: Application[Any, Any, Any, Any, Any, Any]) -> None:
     service = handlers.service_of(app)
-    await service.store.create_schema()
+    await service.store.migrate()
     commands = [BotCommand(name, description) for name, description in BOT_COMMANDS]
     try:
         await app.bot.set_my_commands(commands)

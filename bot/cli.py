@@ -1,4 +1,4 @@
-"""Command line: `python -m bot run | chat | where | kb check | kb graph | kb cases`."""
+"""Command line: `python -m bot run | chat | db upgrade | where | kb …`."""
 
 from __future__ import annotations
 
@@ -34,7 +34,7 @@ def cmd_chat(args: argparse.Namespace) -> int:
     async def main() -> int:
         store = ConversationStore(url)
         try:
-            await store.create_schema()
+            await store.migrate()
             conversation = Conversation(kb, retention_days=Settings().retention_days)
             service = ChatService(conversation, store)
             console = Console(service, chat_key=f"console:{args.user}")
@@ -78,6 +78,23 @@ def cmd_run(args: argparse.Namespace) -> int:
     from bot.app import run
 
     return run(settings, kb)
+
+
+def cmd_db_upgrade(args: argparse.Namespace) -> int:
+    from bot.config import Settings
+    from bot.storage import ConversationStore
+
+    url = args.database or Settings().database_url
+
+    async def main() -> str:
+        store = ConversationStore(url)
+        try:
+            return await store.migrate()
+        finally:
+            await store.close()
+
+    print(f"✓ base de données à jour (migration {asyncio.run(main())})")
+    return 0
 
 
 def cmd_kb_check(args: argparse.Namespace) -> int:
@@ -178,6 +195,11 @@ def build_parser() -> argparse.ArgumentParser:
     sub.add_parser(
         "run", help="le bot Telegram (TELEGRAM_BOT_TOKEN, BOT_MODE, DATABASE_URL…)"
     ).set_defaults(func=cmd_run)
+    db = sub.add_parser("db", help="la base de données des conversations")
+    db_sub = db.add_subparsers(dest="db_command", required=True)
+    upgrade = db_sub.add_parser("upgrade", help="appliquer les migrations (Alembic)")
+    upgrade.add_argument("--database", help="URL SQLAlchemy (par défaut : DATABASE_URL)")
+    upgrade.set_defaults(func=cmd_db_upgrade)
     where = sub.add_parser("where", help="résoudre un territoire (code postal, commune…) en JSON")
     where.add_argument("text", help="ce que la personne tape, ex. « 62000 » ou « colombelle »")
     where.set_defaults(func=cmd_where)

@@ -7,11 +7,30 @@ double click) can never silently overwrite each other's step.
 
 from __future__ import annotations
 
+import asyncio
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
-from sqlalchemy import DateTime, Integer, String, Text, delete, event, func, insert, select, update
-from sqlalchemy.exc import IntegrityError
+from alembic import command
+from alembic.config import Config
+from alembic.runtime.migration import MigrationContext
+from sqlalchemy import (
+    Connection,
+    DateTime,
+    Integer,
+    String,
+    Text,
+    delete,
+    event,
+    func,
+    insert,
+    inspect,
+    select,
+    text,
+    update,
+)
+from sqlalchemy.exc import DBAPIError, IntegrityError
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
@@ -46,6 +65,32 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
     cursor.close()
 
 
+MIGRATIONS = Path(__file__).resolve().parent / "migrations"
+#: any number, the same in every process: PostgreSQL serialises the migrations on it
+_MIGRATION_LOCK = 0x426F7573
+
+
+def _alembic_config(connection: Connection) -> Config:
+    config = Config()
+    config.set_main_option("script_location", str(MIGRATIONS))
+    config.attributes["connection"] = connection
+    return config
+
+
+def _upgrade(connection: Connection) -> str:
+    """Run the migrations on an open connection (several workers may start at once)."""
+    if connection.dialect.name == "postgresql":
+        connection.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": _MIGRATION_LOCK})
+    config = _alembic_config(connection)
+    tables = set(inspect(connection).get_table_names())
+    if "conversations" in tables and "alembic_version" not in tables:
+        # a database made before migrations existed holds the first revision's table
+        command.stamp(config, "0001")
+    command.upgrade(config, "head")
+    revision = MigrationContext.configure(connection).get_current_revision()
+    return revision or ""
+
+
 class ConversationStore:
     def __init__(self, url: str) -> None:
         sqlite = url.startswith("sqlite")
@@ -55,9 +100,22 @@ class ConversationStore:
         if sqlite:
             event.listen(self.engine.sync_engine, "connect", _sqlite_pragmas)
 
-    async def create_schema(self) -> None:
-        async with self.engine.begin() as conn:
-            await conn.run_sync(Base.metadata.create_all)
+    async def migrate(self, attempts: int = 5) -> str:
+        """Bring the database schema to the latest migration; the revision it is at.
+
+        PostgreSQL serialises workers starting together with a lock; SQLite runs DDL outside
+        transactions, so there a worker that lost the race simply tries again and finds the
+        work done.
+        """
+        for attempt in range(attempts):
+            try:
+                async with self.engine.begin() as conn:
+                    return await conn.run_sync(_upgrade)
+            except DBAPIError:
+                if attempt == attempts - 1:
+                    raise
+                await asyncio.sleep(0.05 * (attempt + 1))
+        raise AssertionError("unreachable")
 
     async def close(self) -> None:
         await self.engine.dispose()

@@ -6,11 +6,11 @@ from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 
 import pytest
+from sqlalchemy import Connection, MetaData
 from sqlalchemy.ext.asyncio import create_async_engine
 
 from bot.conversation import Conversation
 from bot.engine import Engine
-from bot.storage import Base
 from knowledge.loader import KnowledgeBase, load_knowledge
 
 FIXTURES = Path(__file__).parent / "fixtures"
@@ -57,6 +57,13 @@ def require_or_skip(reason: str) -> None:
     pytest.skip(reason)
 
 
+def drop_everything(connection: Connection) -> None:
+    """An empty database: every table, the migrations' own included."""
+    tables = MetaData()
+    tables.reflect(connection)
+    tables.drop_all(connection)
+
+
 @pytest.fixture(params=["sqlite", "postgresql"])
 async def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[str]:
     """Each database test runs on SQLite and on PostgreSQL, with an empty schema."""
@@ -72,6 +79,6 @@ async def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncI
     assert url is not None
     engine = create_async_engine(url)
     async with engine.begin() as conn:
-        await conn.run_sync(Base.metadata.drop_all)
+        await conn.run_sync(drop_everything)
     await engine.dispose()
     yield url

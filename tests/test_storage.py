@@ -3,7 +3,12 @@
 from __future__ import annotations
 
 import asyncio
-from datetime import timedelta
+import subprocess
+import sys
+from datetime import UTC, datetime, timedelta
+
+from sqlalchemy import Connection, text
+from sqlalchemy.ext.asyncio import create_async_engine
 
 from bot.engine import Session
 from bot.storage import ConversationStore
@@ -12,7 +17,7 @@ from bot.storage import ConversationStore
 async def test_load_save_and_version_check(database_url: str) -> None:
     url = database_url
     store = ConversationStore(url)
-    await store.create_schema()
+    await store.migrate()
     assert await store.load("tg:1") == (Session(), 0)
     one = Session((("profil", "porteur"),))
     assert await store.save("tg:1", one, 0)
@@ -35,7 +40,7 @@ async def test_load_save_and_version_check(database_url: str) -> None:
 
 async def test_two_writers_racing_on_a_new_conversation(database_url: str) -> None:
     store = ConversationStore(database_url)
-    await store.create_schema()
+    await store.migrate()
     one, two = Session((("profil", "porteur"),)), Session((("profil", "collectivite"),))
     results = await asyncio.gather(store.save("tg:9", one, 0), store.save("tg:9", two, 0))
     assert sorted(results) == [False, True]  # exactly one wins, the other is told
@@ -46,9 +51,78 @@ async def test_two_writers_racing_on_a_new_conversation(database_url: str) -> No
 
 async def test_purge_deletes_only_inactive_conversations(database_url: str) -> None:
     store = ConversationStore(database_url)
-    await store.create_schema()
+    await store.migrate()
     await store.save("tg:1", Session((("profil", "porteur"),)), 0)
     assert await store.purge(timedelta(days=1)) == 0
     assert await store.purge(timedelta(seconds=-1)) == 1  # everything is older than "in 1 s"
     assert await store.count() == 0
     await store.close()
+
+
+async def test_migrations_build_exactly_the_models_and_run_twice(database_url: str) -> None:
+    from alembic.autogenerate import compare_metadata
+    from alembic.runtime.migration import MigrationContext
+
+    from bot.storage import Base
+
+    store = ConversationStore(database_url)
+    assert await store.migrate() == "0002"
+    assert await store.migrate() == "0002"  # a second start changes nothing
+
+    def differences(connection: Connection) -> list[object]:
+        return list(compare_metadata(MigrationContext.configure(connection), Base.metadata))
+
+    async with store.engine.connect() as conn:
+        assert await conn.run_sync(differences) == []
+    await store.close()
+
+
+async def test_a_database_from_before_migrations_is_taken_over(database_url: str) -> None:
+    """Conversations stored by version 0.1 (tables made without Alembic) are kept."""
+    engine = create_async_engine(database_url)
+    async with engine.begin() as conn:
+        await conn.execute(
+            text(
+                "CREATE TABLE conversations (chat_key VARCHAR(80) PRIMARY KEY, "
+                "session_json TEXT NOT NULL, version INTEGER NOT NULL, "
+                "updated_at TIMESTAMP WITH TIME ZONE NOT NULL)"
+            )
+        )
+        await conn.execute(
+            text("INSERT INTO conversations VALUES (:key, :json, 3, :at)"),
+            {
+                "key": "console:local",
+                "json": '{"v":1,"a":[["profil","porteur"]]}',
+                "at": datetime(2026, 11, 1, tzinfo=UTC),
+            },
+        )
+    await engine.dispose()
+    store = ConversationStore(database_url)
+    assert await store.migrate() == "0002"
+    assert await store.load("console:local") == (Session((("profil", "porteur"),)), 3)
+    await store.close()
+
+
+def test_workers_starting_together_migrate_once(database_url: str) -> None:
+    """Three processes start on an empty database at the same moment."""
+    code = (
+        "import asyncio, sys\n"
+        "from bot.storage import ConversationStore\n"
+        "async def main():\n"
+        "    store = ConversationStore(sys.argv[1])\n"
+        "    print(await store.migrate())\n"
+        "    await store.close()\n"
+        "asyncio.run(main())\n"
+    )
+    workers = [
+        subprocess.Popen(
+            [sys.executable, "-c", code, database_url],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        for _ in range(3)
+    ]
+    outputs = [w.communicate(timeout=60) for w in workers]
+    assert [w.returncode for w in workers] == [0, 0, 0], outputs
+    assert [out.strip() for out, _ in outputs] == ["0002"] * 3
