@@ -16,8 +16,9 @@ from datetime import timedelta
 from typing import Any
 from urllib.parse import urlparse
 
-from telegram import BotCommand, LinkPreviewOptions, Update
+from telegram import Bot, BotCommand, LinkPreviewOptions, Update
 from telegram.constants import ParseMode
+from telegram.error import BadRequest, Forbidden, TelegramError
 from telegram.ext import AIORateLimiter, Application, ApplicationBuilder, BaseUpdateProcessor
 from telegram.ext import Defaults as _Defaults
 from telegram.request import BaseRequest
@@ -25,14 +26,21 @@ from telegram.request import BaseRequest
 import handlers
 from bot.config import BotMode, Settings
 from bot.conversation import BOT_COMMANDS, Conversation
+from bot.delivery import DeliveryError, SmtpSettings
+from bot.engine import Session
+from bot.outbox import Outbox
+from bot.partners import Partners, load_partners
 from bot.service import ChatService
 from bot.storage import ConversationStore
+from bot.views import Reply, Turn
 from knowledge.loader import KnowledgeBase
 
 log = logging.getLogger(__name__)
 
 PURGE_EVERY = timedelta(hours=6)
 TaskKey = "purge_task"
+OUTBOX = "outbox"
+OUTBOX_TASK = "outbox_task"
 
 
 class PerChatUpdateProcessor(BaseUpdateProcessor):
@@ -102,6 +110,7 @@ def build_application(
     kb: KnowledgeBase,
     request: BaseRequest | None = None,
     store: ConversationStore | None = None,
+    partners: Partners | None = None,
 ) -> Application[Any, Any, Any, Any, Any, Any]:
     """The bot, ready to run or to be fed updates (tests pass an offline `request`)."""
     token = settings.token
@@ -128,39 +137,92 @@ def build_application(
     if request is not None:
         builder = builder.request(request).get_updates_request(request)
     app = builder.build()
-    conversation = Conversation(kb, retention_days=settings.retention_days)
+    contacts = {contact.id for contact in kb.contacts}
+    conversation = Conversation(
+        kb,
+        retention_days=settings.retention_days,
+        partners=partners or load_partners(settings.partners_file, contacts),
+        lead_retention_days=settings.lead_retention_days,
+    )
     service = ChatService(conversation, store or ConversationStore(settings.database_url))
     handlers.setup(app, service)
-    app.bot_data["retention"] = timedelta(days=settings.retention_days)
+    app.bot_data["settings"] = settings
     return app
+
+
+class BotMessenger:
+    """The outbox's way to Telegram: a reply to a chat (a partner's group, a person)."""
+
+    def __init__(self, bot: Bot) -> None:
+        self.bot = bot
+
+    async def send(self, chat_id: int, reply: Reply) -> None:
+        try:
+            await handlers.common.send(self.bot, chat_id, Turn(Session(), [reply], False))
+        except (Forbidden, BadRequest) as exc:  # blocked, chat gone, refused text: final
+            raise DeliveryError(f"Telegram refused: {type(exc).__name__}", permanent=True) from exc
+        except TelegramError as exc:  # network, flood control: later
+            raise DeliveryError(f"Telegram: {type(exc).__name__}", permanent=False) from exc
+
+
+def build_outbox(app: Application[Any, Any, Any, Any, Any, Any], settings: Settings) -> Outbox:
+    service = handlers.service_of(app)
+    smtp = None
+    if settings.smtp_host:
+        smtp = SmtpSettings(
+            host=settings.smtp_host,
+            port=settings.smtp_port,
+            sender=settings.smtp_sender,
+            username=settings.smtp_username,
+            password=settings.smtp_password.get_secret_value() if settings.smtp_password else None,
+            starttls=settings.smtp_starttls,
+        )
+    return Outbox(
+        service.leads,
+        service.conversation,
+        BotMessenger(app.bot),
+        smtp,
+        reminder_after=timedelta(hours=settings.partner_reminder_hours),
+        followup_after=timedelta(days=settings.followup_days),
+    )
 
 
 async def _post_init(app: Application[Any, Any, Any, Any, Any, Any]) -> None:
     service = handlers.service_of(app)
+    settings: Settings = app.bot_data["settings"]
     await service.store.migrate()
     commands = [BotCommand(name, description) for name, description in BOT_COMMANDS]
     try:
         await app.bot.set_my_commands(commands)
     except Exception:  # the menu is a comfort: the bot works without it
         log.warning("could not register the command menu", exc_info=True)
-    app.bot_data[TaskKey] = asyncio.create_task(_purge_loop(service, app.bot_data["retention"]))
+    app.bot_data[TaskKey] = asyncio.create_task(_purge_loop(service, settings))
+    outbox = app.bot_data[OUTBOX] = build_outbox(app, settings)
+    app.bot_data[OUTBOX_TASK] = asyncio.create_task(outbox.run_forever(settings.outbox_interval))
 
 
 async def _post_shutdown(app: Application[Any, Any, Any, Any, Any, Any]) -> None:
-    task = app.bot_data.pop(TaskKey, None)
-    if task is not None:
-        task.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await task
+    for key in (TaskKey, OUTBOX_TASK):
+        task = app.bot_data.pop(key, None)
+        if task is not None:
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+    outbox = app.bot_data.pop(OUTBOX, None)
+    if outbox is not None:
+        await outbox.close()
     await handlers.service_of(app).store.close()
 
 
-async def _purge_loop(service: ChatService, retention: timedelta) -> None:
+async def _purge_loop(service: ChatService, settings: Settings) -> None:
+    retention = timedelta(days=settings.retention_days)
+    lead_retention = timedelta(days=settings.lead_retention_days)
     while True:
         try:
             gone = await service.purge(retention)
-            if gone:
-                log.info("purged %d conversations inactive for %s", gone, retention)
+            leads = await service.leads.purge(lead_retention)
+            if gone or leads:
+                log.info("purged %d inactive conversations and %d old leads", gone, leads)
         except Exception:
             log.exception("purge of old conversations failed; will retry")
         await asyncio.sleep(PURGE_EVERY.total_seconds())

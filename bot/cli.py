@@ -76,8 +76,13 @@ def cmd_run(args: argparse.Namespace) -> int:
     if kb is None:
         return 2
     from bot.app import run
+    from bot.partners import PartnersError
 
-    return run(settings, kb)
+    try:
+        return run(settings, kb)
+    except PartnersError as exc:
+        print(exc, file=sys.stderr)
+        return 2
 
 
 def cmd_db_upgrade(args: argparse.Namespace) -> int:

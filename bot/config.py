@@ -8,6 +8,7 @@ printed, logged or shown in an error (pydantic's SecretStr).
 from __future__ import annotations
 
 from enum import StrEnum
+from pathlib import Path
 
 from pydantic import Field, SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -44,6 +45,23 @@ class Settings(BaseSettings):
     concurrent_updates: int = Field(default=32, ge=1)
     #: keep under Telegram's flood limits (about 30 messages a second); off only for tests
     rate_limit: bool = True
+    #: the partner organisations that receive leads, and their operators (YAML, secret)
+    partners_file: Path | None = None
+    #: leads are deleted this many days after they were sent
+    lead_retention_days: int = Field(default=365, ge=1)
+    #: a partner who has not answered a lead is reminded after this many hours
+    partner_reminder_hours: float = Field(default=72, gt=0)
+    #: the person is asked whether they were contacted this many days after delivery
+    followup_days: float = Field(default=14, gt=0)
+    #: how often the delivery worker looks for due jobs (seconds)
+    outbox_interval: float = Field(default=2.0, gt=0)
+    #: outgoing mail for partners who receive leads by email
+    smtp_host: str | None = None
+    smtp_port: int = Field(default=25, ge=1, le=65535)
+    smtp_sender: str = "boussole@localhost"
+    smtp_username: str | None = None
+    smtp_password: SecretStr | None = None
+    smtp_starttls: bool = False
     log_level: str = "INFO"
 
     @model_validator(mode="after")

@@ -9,15 +9,26 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
+from datetime import UTC, datetime
 
 from rapidfuzz import fuzz, process
 
 from bot.engine import NO_PLACE, Engine, EngineError, Session, State
 from bot.geography import Geography
-from bot.render import Renderer
+from bot.lead_store import Lead, LeadStatus
+from bot.leads import (
+    CONTACT_KINDS,
+    build_lead,
+    check_contact,
+    check_description,
+    check_name,
+    contact_parts,
+)
+from bot.partners import Organisation, Partners
+from bot.render import Renderer, html_to_text
 from bot.routing import Router, effective_profile
 from bot.search import SchemeSearch
-from bot.views import Action, Button, Kind, Reply, Turn
+from bot.views import Action, Button, Kind, Reply, SendLead, Turn
 from knowledge.loader import KnowledgeBase, normalize
 from knowledge.schema import Audience, MoneyTopic, Option, Question, Scheme, SchemeKind
 
@@ -48,7 +59,13 @@ COMMANDS: dict[str, Kind] = {
     "start": Kind.current,
     "oublier": Kind.forget,
     "effacer": Kind.forget,
+    "mesdonnees": Kind.my_data,
+    "mes donnees": Kind.my_data,
 }
+#: typed while filling in a request to be put in touch
+CANCEL_WORDS = {"annuler", "stop", "abandonner"}
+#: the form's stages, in order, and what each one expects
+FORM_STAGES = ("consent", "name", "contact", "description", "confirm")
 
 #: the command menu a channel registers (Telegram's setMyCommands): name, description
 BOT_COMMANDS: tuple[tuple[str, str], ...] = (
@@ -61,6 +78,7 @@ BOT_COMMANDS: tuple[tuple[str, str], ...] = (
     ("lieu", "Changer le lieu du projet"),
     ("retour", "Revenir à la question précédente"),
     ("recommencer", "Repartir de zéro"),
+    ("mesdonnees", "Tout ce que Boussole garde sur vous"),
     ("confidentialite", "Ce que Boussole garde, et combien de temps"),
     ("oublier", "Effacer tout ce que Boussole garde sur vous"),
 )
@@ -90,6 +108,36 @@ MONEY_LABELS = {
 }
 
 
+DECLINE_REASONS = {
+    "territoire": "Hors de notre territoire",
+    "champ": "Hors de notre champ d'action",
+    "capacite": "Pas de disponibilité pour le moment",
+    "autre": "Autre raison",
+}
+PARTNER_STATUS = {
+    "taken": "✋ pris en charge",
+    "declined": "↪️ pas pour nous",
+    "closed": "✔️ clôturé",
+}
+LEAD_STATUS_LABELS = {
+    "new": "en cours d'envoi",
+    "delivered": "remise, en attente de réponse",
+    "taken": "prise en charge",
+    "declined": "déclinée",
+    "closed": "clôturée",
+}
+_FIELD_PROBLEMS = {
+    "name_short",
+    "name_odd",
+    "email",
+    "tg",
+    "phone",
+    "contact_unknown",
+    "description_short",
+    "description_long",
+}
+
+
 def _short(label: str, limit: int = 48) -> str:
     """A button label that fits on a phone, cut at a word with an ellipsis."""
     if len(label) <= limit:
@@ -110,9 +158,13 @@ class Conversation:
         renderer: Renderer | None = None,
         geo: Geography | None = None,
         retention_days: int = 180,
+        partners: Partners | None = None,
+        lead_retention_days: int = 365,
     ) -> None:
         self.kb = kb
         self.retention_days = retention_days
+        self.partners = partners or Partners()
+        self.lead_retention_days = lead_retention_days
         self.geo = geo or Geography()
         self.router = Router(kb, self.geo)
         self.engine = Engine(kb)
@@ -204,7 +256,16 @@ class Conversation:
             return Turn(state.session, [Reply(text, [[self._resume_button(state)]])], False)
         if action.kind is Kind.forget:
             return self._forget(state, action.arg)
+        if action.kind is Kind.lead:
+            return self._lead_action(state, action.arg)
         return Turn(state.session, self.screen(state), False)
+
+    @staticmethod
+    def command_of(text: str) -> Kind | None:
+        """The command a typed text is (`/mesdonnees`, `retour`…), if it is one."""
+        raw = (text or "").strip()[:MAX_INPUT]
+        command = raw[1:].partition(" ")[0].partition("@")[0] if raw.startswith("/") else raw
+        return COMMANDS.get(normalize(command))
 
     def handle_text(self, session: Session, text: str) -> Turn:
         state = self.engine.state(session)
@@ -214,6 +275,13 @@ class Conversation:
             command, _, args = raw[1:].partition(" ")
             norm = normalize(f"{command.partition('@')[0]} {args}")
         first, _, rest = norm.partition(" ")
+        stage = state.session.fields.get("s")
+        if stage in ("name", "contact", "description") and norm not in COMMANDS:
+            if norm in CANCEL_WORDS:
+                return self._lead_action(state, "cancel")
+            return self._form_input(state, stage, raw)
+        if norm in CANCEL_WORDS and state.session.form:
+            return self._lead_action(state, "cancel")
         if not norm:
             if raw in ("?", "/?"):
                 return Turn(state.session, self._help(state), False)
@@ -243,6 +311,243 @@ class Conversation:
         buttons = [[Button(s.name, Action(Kind.fiche, s.id))] for s in result.suggestions]
         buttons.append([Button("📚 Toutes les fiches", Action(Kind.schemes))])
         return Turn(session, [Reply(text, buttons)], False)
+
+    # ------------------------------------------------------------------ being put in touch
+
+    @property
+    def consent_version(self) -> str:
+        return self.renderer.source_version("consent.j2")
+
+    def consent_text(self, organisation: Organisation) -> str:
+        return self.renderer.render(
+            "consent.j2", organisation=organisation.name, retention_days=self.lead_retention_days
+        )
+
+    def _form_reply(self, kind: str, organisation: Organisation, **context: object) -> Reply:
+        text = self.renderer.render(
+            "lead_form.j2", kind=kind, organisation=organisation.name, **context
+        )
+        rows: list[list[Button]] = []
+        if kind in ("name", "contact", "description") or kind in _FIELD_PROBLEMS:
+            rows = [[Button("Annuler la demande", Action(Kind.lead, "cancel"))]]
+        return Reply(text, rows)
+
+    def _lead_action(self, state: State, arg: str) -> Turn:
+        session = state.session
+        fields = session.fields
+        organisation = self.partners.get(fields.get("o", ""))
+        verb, _, target = arg.partition(":")
+        if verb == "start":
+            chosen = self.partners.get(target)
+            if chosen is None:
+                return self._lead_notice(state, "no_partner")
+            if not state.finished:
+                return self._lead_notice(state, "not_ready")
+            new = Session(session.answers, session.place, False).with_form(o=chosen.id, s="consent")
+            rows = [
+                [Button("✅ J'accepte", Action(Kind.lead, "yes"))],
+                [Button("Non merci", Action(Kind.lead, "no"))],
+            ]
+            return Turn(new, [Reply(self.consent_text(chosen), rows)], True)
+        if verb == "send" and not session.form:
+            notice = self.renderer.render("lead_form.j2", kind="already_sent", organisation="")
+            return Turn(session, [], False, notice=notice)
+        if organisation is None:  # a button of a form that is over, or forged
+            return self._stale(state, Action(Kind.lead, arg))
+        stage = fields.get("s")
+        cleared = Session(session.answers, session.place, False)
+        if verb == "cancel" or (verb == "no" and stage == "consent"):
+            kind = "refused" if verb == "no" else "cancelled"
+            reply = self._form_reply(kind, organisation)
+            return Turn(cleared, [reply, *self.screen(cleared)], True)
+        if verb == "yes" and stage == "consent":
+            given = datetime.now(UTC).isoformat(timespec="seconds")
+            new = session.with_form(s="name", t=given, v=self.consent_version)
+            return Turn(new, [self._form_reply("name", organisation)], True)
+        if verb == "fix" and stage == "confirm":
+            new = session.with_form(s="name")
+            return Turn(new, [self._form_reply("name", organisation)], True)
+        if verb == "send" and stage == "confirm":
+            return self._send(state, organisation, cleared)
+        return self._stale(state, Action(Kind.lead, arg))
+
+    def _lead_notice(self, state: State, kind: str) -> Turn:
+        text = self.renderer.render("lead_form.j2", kind=kind, organisation="")
+        return Turn(state.session, [Reply(text), *self.screen(state)], False, notice=text)
+
+    def _form_input(self, state: State, stage: str, text: str) -> Turn:
+        session = state.session
+        organisation = self.partners.get(session.fields.get("o", ""))
+        if organisation is None:
+            cleared = Session(session.answers, session.place, False)
+            return Turn(cleared, self.screen(cleared), True)
+        check = {"name": check_name, "contact": check_contact, "description": check_description}
+        checked = check[stage](text)
+        if checked.value is None:
+            problem = "contact_unknown" if checked.problem == "contact" else checked.problem
+            return Turn(session, [self._form_reply(problem, organisation)], False)
+        following = FORM_STAGES[FORM_STAGES.index(stage) + 1]
+        new = session.with_form(**{stage[0]: checked.value, "s": following})
+        if following != "confirm":
+            return Turn(new, [self._form_reply(following, organisation)], True)
+        return Turn(new, [self._confirm_reply(new, organisation)], True)
+
+    def _confirm_reply(self, session: Session, organisation: Organisation) -> Reply:
+        fields = session.fields
+        kind, value = contact_parts(fields["c"])
+        place = self.geo.from_key(session.place or "")
+        state = self.engine.state(session)
+        schemes = ""
+        if state.finished:
+            schemes = ", ".join(r.scheme.short_name for r in self.engine.result(state).recommended)
+        reply = self._form_reply(
+            "confirm",
+            organisation,
+            name=fields["n"],
+            contact=value,
+            contact_kind=CONTACT_KINDS.get(kind, kind),
+            description=fields["d"],
+            territory=f"{place.label}, {place.region.name}" if place else "",
+            schemes=schemes,
+        )
+        reply.buttons = [
+            [Button("📨 Envoyer", Action(Kind.lead, "send"))],
+            [Button("✏️ Corriger", Action(Kind.lead, "fix"))],
+            [Button("Annuler la demande", Action(Kind.lead, "cancel"))],
+        ]
+        return reply
+
+    def _send(self, state: State, organisation: Organisation, cleared: Session) -> Turn:
+        fields = state.session.fields
+        result = self.engine.result(state)
+        lead = build_lead(
+            state=state,
+            result=result,
+            organisation=organisation,
+            place=self.geo.from_key(state.session.place or ""),
+            name=fields["n"],
+            contact=fields["c"],
+            description=fields["d"],
+            consent_text=html_to_text(self.consent_text(organisation)),
+            consent_version=fields.get("v", self.consent_version),
+        )
+        lead["consent"]["given_at"] = fields.get("t", lead["consent"]["given_at"])
+        effect = SendLead(lead, organisation.id, organisation.channels)
+        reply = self._form_reply("sent", organisation)
+        return Turn(cleared, [reply], True, effects=[effect])
+
+    def my_data(self, session: Session, leads: Sequence[Lead]) -> Turn:
+        """Everything stored about the person: the conversation and their leads."""
+        state = self.engine.state(session)
+        place = self.geo.from_key(session.place or "")
+        fields = session.fields
+        form = ", ".join(
+            f"{label} : {fields[key]}"
+            for key, label in (("n", "nom"), ("c", "contact"), ("d", "projet"))
+            if key in fields
+        )
+        rows = []
+        for lead in leads:
+            organisation = self.partners.get(lead.organisation)
+            contact = lead.data.get("person", {}).get("contact", {})
+            rows.append(
+                {
+                    "created": lead.created_at.strftime("%d/%m/%Y"),
+                    "organisation": organisation.name if organisation else lead.organisation,
+                    "status": LEAD_STATUS_LABELS.get(lead.status.value, lead.status.value),
+                    "name": lead.data.get("person", {}).get("name", ""),
+                    "contact": contact.get("value", ""),
+                    "description": lead.data.get("project", {}).get("description", "")[:200],
+                }
+            )
+        text = self.renderer.render(
+            "my_data.j2",
+            answers=[{"question": g.question.text, "answer": g.option.label} for g in state.given],
+            place=f"{place.label}, {place.region.name}" if place else "",
+            form=form,
+            leads=rows,
+        )
+        return Turn(session, [Reply(text, [[self._resume_button(state)]])], False)
+
+    # ------------------------------------------------------------------ leads, afterwards
+
+    def partner_lead(self, lead: Lead, reminder: bool = False) -> Reply:
+        """A lead as the partner organisation's Telegram group sees it, with its buttons."""
+        kind, _ = contact_parts(
+            f"{lead.data.get('person', {}).get('contact', {}).get('kind', '')}:"
+        )
+        status = (
+            ""
+            if lead.status in (LeadStatus.new, LeadStatus.delivered)
+            else (PARTNER_STATUS.get(lead.status.value, lead.status.value))
+        )
+        if lead.status is LeadStatus.declined and lead.decline_reason:
+            status += f" ({DECLINE_REASONS.get(lead.decline_reason, lead.decline_reason)})"
+        text = self.renderer.render(
+            "lead_partner.j2",
+            lead=lead.data,
+            contact_kind=CONTACT_KINDS.get(kind, kind).capitalize(),
+            status=status,
+            reminder=reminder,
+            created=lead.created_at.strftime("%d/%m/%Y"),
+        )
+        return Reply(text, self.partner_buttons(lead))
+
+    def partner_buttons(self, lead: Lead, choosing_reason: bool = False) -> list[list[Button]]:
+        def verb(label: str, arg: str) -> Button:
+            return Button(label, Action(Kind.partner, arg, lead.id))
+
+        if choosing_reason:
+            rows = [[verb(label, f"reason:{code}")] for code, label in DECLINE_REASONS.items()]
+            return [*rows, [verb("← Retour", "back")]]
+        if lead.status in (LeadStatus.new, LeadStatus.delivered):
+            return [
+                [verb("✋ Je prends en charge", "take")],
+                [verb("Pas pour nous", "decline")],
+            ]
+        if lead.status is LeadStatus.taken:
+            return [[verb("✔️ Clôturé", "close")], [verb("Pas pour nous", "decline")]]
+        return []
+
+    def lead_notice(self, lead: Lead, payload: dict[str, object]) -> Reply:
+        """What the person is told when their lead moves on."""
+        event = str(payload.get("event", ""))
+        organisation = self.partners.get(lead.organisation)
+        reason = DECLINE_REASONS.get(lead.decline_reason or "", "") if event == "declined" else ""
+        text = self.renderer.render(
+            "notify.j2",
+            kind=event,
+            organisation=organisation.name if organisation else lead.organisation,
+            reason=reason.lower(),
+        )
+        rows: list[list[Button]] = []
+        if event == "declined":
+            rows = [[Button("📍 Voir d'autres contacts", Action(Kind.contacts))]]
+        return Reply(text, rows)
+
+    def followup_question(self, lead: Lead) -> Reply:
+        organisation = self.partners.get(lead.organisation)
+        text = self.renderer.render(
+            "notify.j2",
+            kind="followup",
+            organisation=organisation.name if organisation else lead.organisation,
+            date=lead.created_at.strftime("%d/%m/%Y"),
+        )
+        rows = [
+            [Button("Oui, j'ai été contacté", Action(Kind.followup, "yes", lead.id))],
+            [Button("Non, pas encore", Action(Kind.followup, "no", lead.id))],
+        ]
+        return Reply(text, rows)
+
+    def followup_thanks(self, answer: str) -> Reply:
+        kind = "followup_yes" if answer == "yes" else "followup_no"
+        return Reply(self.renderer.render("notify.j2", kind=kind, organisation=""))
+
+    def erased_notice(self, lead_id: str) -> Reply:
+        return Reply(self.renderer.render("partner.j2", kind="erased", lead_id=lead_id))
+
+    def partner_notice(self, kind: str) -> str:
+        return self.renderer.render("partner.j2", kind=kind, lead_id="")
 
     # ------------------------------------------------------------------ other input
 
@@ -364,6 +669,21 @@ class Conversation:
             for m in routing.contacts
             if m.website and only != "funders"
         ][:6]
+        if state.finished and only != "funders":
+            partners = [
+                organisation
+                for m in routing.contacts
+                if (organisation := self.partners.for_contact(m.item_id)) is not None
+            ]
+            rows[:0] = [
+                [
+                    Button(
+                        _short(f"🤝 Être mis en relation : {o.name}"),
+                        Action(Kind.lead, f"start:{o.id}"),
+                    )
+                ]
+                for o in partners[:3]
+            ]
         rows.append([Button("📍 Changer de lieu", Action(Kind.change_place))])
         return Reply(text, rows)
 

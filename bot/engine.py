@@ -37,6 +37,9 @@ class Session:
     answers: tuple[tuple[str, str], ...] = ()
     place: str | None = None  # where the project is: "c:14167", "d:62", "r:32" or NO_PLACE
     asking_place: bool = False  # the next typed text is a territory
+    #: a request to be put in touch, being filled in (organisation, stage, name, contact…);
+    #: any other change of the session drops it
+    form: tuple[tuple[str, str], ...] = ()
 
     def to_json(self) -> str:
         data: dict[str, object] = {"v": SESSION_FORMAT, "a": [list(a) for a in self.answers]}
@@ -44,7 +47,23 @@ class Session:
             data["t"] = self.place
         if self.asking_place:
             data["q"] = 1
+        if self.form:
+            data["f"] = dict(self.form)
         return json.dumps(data, ensure_ascii=False, separators=(",", ":"))
+
+    @property
+    def fields(self) -> dict[str, str]:
+        return dict(self.form)
+
+    def with_form(self, **changes: str | None) -> Session:
+        """The same session with form fields changed (None removes one)."""
+        fields = self.fields
+        for key, value in changes.items():
+            if value is None:
+                fields.pop(key, None)
+            else:
+                fields[key] = value
+        return Session(self.answers, self.place, self.asking_place, tuple(sorted(fields.items())))
 
     @classmethod
     def from_json(cls, raw: str | None) -> Session:
@@ -57,9 +76,10 @@ class Session:
             place = data.get("t")
             place = str(place) if place is not None else None
             asking = bool(data.get("q"))
+            form = tuple(sorted((str(k), str(v)) for k, v in (data.get("f") or {}).items()))
         except (ValueError, KeyError, TypeError, AttributeError):
             return cls()
-        return cls(pairs, place, asking)
+        return cls(pairs, place, asking, form)
 
     def with_answers(self, answers: tuple[tuple[str, str], ...]) -> Session:
         return Session(answers, self.place, self.asking_place)

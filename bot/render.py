@@ -6,6 +6,7 @@ for the console, and `split_message` keeps each message under Telegram's limit.
 
 from __future__ import annotations
 
+import hashlib
 import html
 import re
 from pathlib import Path
@@ -31,8 +32,14 @@ class Renderer:
         )
         self.env.filters["frdate"] = lambda d: d.strftime("%d/%m/%Y")
 
-    def render(self, name: str, **context: Any) -> str:
-        text = self.env.get_template(name).render(**context)
+    def source_version(self, name: str) -> str:
+        """A short fingerprint of a template's text: it changes whenever the text does
+        (the version stored with a consent)."""
+        source, _, _ = self.env.loader.get_source(self.env, name)  # type: ignore[union-attr]
+        return hashlib.sha256(source.encode()).hexdigest()[:12]
+
+    def render(self, template: str, /, **context: Any) -> str:
+        text = self.env.get_template(template).render(**context)
         return re.sub(r"\n{3,}", "\n\n", text).strip()
 
 

@@ -13,10 +13,14 @@ import logging
 from collections.abc import Callable
 from datetime import timedelta
 
+from sqlalchemy.ext.asyncio import AsyncConnection
+
 from bot.conversation import Conversation
+from bot.desk import PartnerDesk
 from bot.engine import Session
-from bot.storage import ConversationStore
-from bot.views import Action, Turn
+from bot.lead_store import LeadStore, create_lead
+from bot.storage import Also, ConversationStore
+from bot.views import Action, Kind, SendLead, Turn
 
 log = logging.getLogger(__name__)
 
@@ -25,20 +29,38 @@ Step = Callable[[Session], Turn]
 
 class ChatService:
     def __init__(
-        self, conversation: Conversation, store: ConversationStore, attempts: int = 5
+        self,
+        conversation: Conversation,
+        store: ConversationStore,
+        attempts: int = 5,
+        leads: LeadStore | None = None,
     ) -> None:
         self.conversation = conversation
         self.store = store
         self.attempts = attempts
+        self.leads = leads or LeadStore(store.engine)
+        self.desk = PartnerDesk(self.leads, conversation)
 
     async def start(self, chat_key: str, payload: str = "") -> Turn:
         return await self.run(chat_key, lambda s: self.conversation.welcome(s, payload))
 
     async def text(self, chat_key: str, text: str) -> Turn:
+        if self.conversation.command_of(text) is Kind.my_data:
+            return await self.my_data(chat_key)
         return await self.run(chat_key, lambda s: self.conversation.handle_text(s, text))
 
     async def action(self, chat_key: str, action: Action | None) -> Turn:
+        if action is not None and action.kind is Kind.my_data:
+            return await self.my_data(chat_key)
+        if action is not None and action.kind is Kind.followup:
+            session, _ = await self.store.load(chat_key)
+            stale = self.conversation.handle_action(session, None)
+            return await self.desk.followup(chat_key, action, stale)
         return await self.run(chat_key, lambda s: self.conversation.handle_action(s, action))
+
+    async def my_data(self, chat_key: str) -> Turn:
+        session, _ = await self.store.load(chat_key)
+        return self.conversation.my_data(session, await self.leads.for_chat(chat_key))
 
     async def unsupported(self, chat_key: str) -> Turn:
         return await self.run(chat_key, self.conversation.unsupported)
@@ -56,12 +78,33 @@ class ChatService:
             if not turn.changed:
                 return turn
             if turn.erase:
-                await self.store.delete(chat_key)
+                await self.store.delete(chat_key, also=self._erase_leads(chat_key))
                 return turn
-            if await self.store.save(chat_key, turn.session, version):
+            also = self._store_effects(chat_key, turn.effects) if turn.effects else None
+            if await self.store.save(chat_key, turn.session, version, also):
                 return turn
             log.info("conversation moved on during an update; replaying it")
         return self.conversation.busy(session)
+
+    def _store_effects(self, chat_key: str, effects: list[SendLead]) -> Also:
+        async def also(conn: AsyncConnection) -> None:
+            for effect in effects:
+                await create_lead(
+                    conn,
+                    effect.lead,
+                    chat_key,
+                    effect.organisation,
+                    effect.channels,
+                    effect.operator_id,
+                )
+
+        return also
+
+    def _erase_leads(self, chat_key: str) -> Also:
+        async def also(conn: AsyncConnection) -> None:
+            await self.leads.erase_chat(conn, chat_key)
+
+        return also
 
     async def purge(self, older_than: timedelta) -> int:
         return await self.store.purge(older_than)

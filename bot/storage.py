@@ -8,6 +8,7 @@ double click) can never silently overwrite each other's step.
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -31,10 +32,13 @@ from sqlalchemy import (
     update,
 )
 from sqlalchemy.exc import DBAPIError, IntegrityError
-from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 from bot.engine import Session
+
+#: more work to do in the transaction that writes a conversation
+Also = Callable[[AsyncConnection], Awaitable[None]]
 
 
 class Base(DeclarativeBase):
@@ -128,14 +132,21 @@ class ConversationStore:
             return Session(), 0
         return Session.from_json(row.session_json), row.version
 
-    async def save(self, chat_key: str, session: Session, version: int) -> bool:
-        """Store `session` if the stored version is still `version`; False if it moved on."""
+    async def save(
+        self, chat_key: str, session: Session, version: int, also: Also | None = None
+    ) -> bool:
+        """Store `session` if the stored version is still `version`; False if it moved on.
+
+        `also` runs in the same transaction, only when the session is written (a lead sent
+        from this step is stored with it, or not at all)."""
         values = {"session_json": session.to_json(), "updated_at": datetime.now(UTC)}
         if version == 0:
             try:
                 async with self.engine.begin() as conn:
                     row = insert(_TABLE).values(chat_key=chat_key, version=1, **values)
                     await conn.execute(row)
+                    if also is not None:
+                        await also(conn)
             except IntegrityError:  # another worker created it first
                 return False
             return True
@@ -145,11 +156,17 @@ class ConversationStore:
                 .where(ConversationRow.chat_key == chat_key, ConversationRow.version == version)
                 .values(version=version + 1, **values)
             )
-            return bool(result.rowcount == 1)
+            if result.rowcount != 1:
+                return False
+            if also is not None:
+                await also(conn)
+            return True
 
-    async def delete(self, chat_key: str) -> None:
+    async def delete(self, chat_key: str, also: Also | None = None) -> None:
         async with self.engine.begin() as conn:
             await conn.execute(delete(_TABLE).where(ConversationRow.chat_key == chat_key))
+            if also is not None:
+                await also(conn)
 
     async def purge(self, older_than: timedelta) -> int:
         """Delete the conversations without any message for `older_than`; how many went."""

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from enum import StrEnum
+from typing import Any
 
 from bot.engine import Session
 
@@ -26,6 +27,10 @@ class Kind(StrEnum):
     change_place = "t"
     privacy = "v"
     forget = "x"  # arg "" asks for confirmation, "ok" erases, "no" keeps everything
+    lead = "e"  # being put in touch: arg "start:<organisation>", "yes", "no", "send", "fix"…
+    followup = "u"  # question = lead id, arg "yes" / "no": were you contacted?
+    partner = "w"  # a partner's button on a lead: question = lead id, arg = the verb
+    my_data = "d"
 
 
 @dataclass(frozen=True)
@@ -59,6 +64,17 @@ class Turn:
     notice: str | None = None  # a short toast (e.g. a callback answer)
     edit: bool = False  # the first reply may replace the message whose button was pressed
     erase: bool = False  # the person asked to forget everything stored about them
+    effects: list[SendLead] = field(default_factory=list)  # stored with the session
+
+
+@dataclass(frozen=True)
+class SendLead:
+    """A consented lead to store, with its delivery, in the same transaction as the step."""
+
+    lead: dict[str, Any]
+    organisation: str
+    channels: list[str]
+    operator_id: int | None = None
 
 
 #: Telegram refuses callback data over 64 bytes

@@ -71,6 +71,15 @@ async def send(bot: Bot, chat_id: int, turn: Turn, origin: Message | None = None
         await bot.send_message(chat_id, part.text, reply_markup=keyboard(part.buttons))
 
 
+async def redraw(message: Message, reply: Reply) -> None:
+    """Replace a message's text and buttons (a lead whose status changed)."""
+    try:
+        await message.edit_text(reply.text, reply_markup=keyboard(reply.buttons))
+    except BadRequest as exc:
+        if "not modified" not in str(exc).lower():
+            raise
+
+
 async def toast(query: CallbackQuery, notice: str | None) -> None:
     """Stop the button's spinner, with a short notice when there is one."""
     text = html_to_text(notice).strip()[:TOAST_LIMIT] if notice else None

@@ -8,8 +8,8 @@ from telegram import Message, Update
 from telegram.constants import ChatType
 from telegram.ext import Application, CallbackQueryHandler, CommandHandler, MessageHandler, filters
 
-from bot.views import decode_action
-from handlers.common import Context, chat_key, send, service_of, toast
+from bot.views import Kind, decode_action
+from handlers.common import Context, chat_key, redraw, send, service_of, toast
 
 PRIVATE = filters.ChatType.PRIVATE & filters.UpdateType.MESSAGE
 
@@ -30,13 +30,20 @@ async def text(update: Update, context: Context) -> None:
 async def button(update: Update, context: Context) -> None:
     query = update.callback_query
     assert query is not None and update.effective_chat is not None
-    if update.effective_chat.type != ChatType.PRIVATE:  # the bot draws no buttons in groups
+    action = decode_action(query.data)
+    origin = query.message if isinstance(query.message, Message) else None
+    if action is not None and action.kind is Kind.partner:  # a partner's button on a lead
+        user_id = query.from_user.id if query.from_user else None
+        answer = await service_of(context).desk.press(action, update.effective_chat.id, user_id)
+        await toast(query, answer.notice)
+        if answer.reply is not None and origin is not None:
+            await redraw(origin, answer.reply)
+        return
+    if update.effective_chat.type != ChatType.PRIVATE:  # the bot draws no other buttons there
         await toast(query, service_of(context).conversation.group_notice())
         return
-    action = decode_action(query.data)
     turn = await service_of(context).action(chat_key(update), action)
     await toast(query, turn.notice)
-    origin = query.message if isinstance(query.message, Message) else None
     await send(context.bot, update.effective_chat.id, turn, origin)
 
 

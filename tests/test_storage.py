@@ -63,11 +63,12 @@ async def test_migrations_build_exactly_the_models_and_run_twice(database_url: s
     from alembic.autogenerate import compare_metadata
     from alembic.runtime.migration import MigrationContext
 
+    import bot.lead_store  # noqa: F401
     from bot.storage import Base
 
     store = ConversationStore(database_url)
-    assert await store.migrate() == "0002"
-    assert await store.migrate() == "0002"  # a second start changes nothing
+    assert await store.migrate() == "0003"
+    assert await store.migrate() == "0003"  # a second start changes nothing
 
     def differences(connection: Connection) -> list[object]:
         return list(compare_metadata(MigrationContext.configure(connection), Base.metadata))
@@ -98,7 +99,7 @@ async def test_a_database_from_before_migrations_is_taken_over(database_url: str
         )
     await engine.dispose()
     store = ConversationStore(database_url)
-    assert await store.migrate() == "0002"
+    assert await store.migrate() == "0003"
     assert await store.load("console:local") == (Session((("profil", "porteur"),)), 3)
     await store.close()
 
@@ -125,4 +126,4 @@ def test_workers_starting_together_migrate_once(database_url: str) -> None:
     ]
     outputs = [w.communicate(timeout=60) for w in workers]
     assert [w.returncode for w in workers] == [0, 0, 0], outputs
-    assert [out.strip() for out, _ in outputs] == ["0002"] * 3
+    assert [out.strip() for out, _ in outputs] == ["0003"] * 3

@@ -43,9 +43,9 @@ class Harness:
         return session
 
 
-async def start_app(settings: Settings, kb: KnowledgeBase) -> Harness:
+async def start_app(settings: Settings, kb: KnowledgeBase, **build: Any) -> Harness:
     request = OfflineRequest()
-    app = build_application(settings, kb, request=request)
+    app = build_application(settings, kb, request=request, **build)
     await app.initialize()
     assert app.post_init is not None
     await app.post_init(app)

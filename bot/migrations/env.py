@@ -13,6 +13,7 @@ from alembic import context
 from sqlalchemy.engine import Connection
 from sqlalchemy.ext.asyncio import create_async_engine
 
+import bot.lead_store  # noqa: F401  (its tables belong to the schema)
 from bot.storage import Base
 
 target_metadata = Base.metadata

@@ -1,0 +1,78 @@
+"""The partner's side of a lead: the buttons under a lead in their Telegram group.
+
+« Je prends en charge », « Pas pour nous » (with a reason) and « Clôturé » move the lead
+forward and queue a notice to the person. Only the organisation's own group, or one of
+its operators, may press them; a forged, stale or foreign button changes nothing.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from bot.conversation import DECLINE_REASONS, Conversation
+from bot.lead_store import JobKind, Lead, LeadStatus, LeadStore
+from bot.views import Action, Kind, Reply, Turn
+
+OPEN = {LeadStatus.new, LeadStatus.delivered}
+MOVES: dict[str, tuple[LeadStatus, set[LeadStatus]]] = {
+    "take": (LeadStatus.taken, OPEN),
+    "close": (LeadStatus.closed, {LeadStatus.delivered, LeadStatus.taken}),
+    "reason": (LeadStatus.declined, {*OPEN, LeadStatus.taken}),
+}
+
+
+@dataclass
+class DeskAnswer:
+    notice: str  # a short answer to the button (toast)
+    reply: Reply | None = None  # the lead message redrawn with its new status and buttons
+
+
+class PartnerDesk:
+    def __init__(self, leads: LeadStore, conversation: Conversation) -> None:
+        self.leads = leads
+        self.conversation = conversation
+        self.partners = conversation.partners
+
+    def _allowed(self, lead: Lead, chat_id: int, user_id: int | None) -> bool:
+        organisation = self.partners.get(lead.organisation)
+        if organisation is not None and organisation.telegram_chat_id == chat_id:
+            return True
+        operator = self.partners.operator(user_id)
+        return operator is not None and operator.organisation == lead.organisation
+
+    async def press(self, action: Action | None, chat_id: int, user_id: int | None) -> DeskAnswer:
+        notice = self.conversation.partner_notice
+        if action is None or action.kind is not Kind.partner:
+            return DeskAnswer(notice("stale"))
+        lead = await self.leads.get(action.question)
+        if lead is None:
+            return DeskAnswer(notice("unknown"))
+        if not self._allowed(lead, chat_id, user_id):
+            return DeskAnswer(notice("forbidden"))
+        verb, _, code = action.arg.partition(":")
+        if verb == "decline":
+            buttons = self.conversation.partner_buttons(lead, choosing_reason=True)
+            redrawn = self.conversation.partner_lead(lead)
+            return DeskAnswer(notice("reason"), Reply(redrawn.text, buttons))
+        if verb == "back":
+            return DeskAnswer("", self.conversation.partner_lead(lead))
+        if verb not in MOVES or (verb == "reason" and code not in DECLINE_REASONS):
+            return DeskAnswer(notice("stale"))
+        status, allowed_from = MOVES[verb]
+        moved = await self.leads.set_status(lead.id, status, allowed_from, code or None)
+        current = await self.leads.get(lead.id)
+        assert current is not None
+        if not moved:  # a double click, or another member of the group was faster
+            return DeskAnswer(notice("stale"))
+        await self.leads.enqueue(
+            JobKind.notify, lead.id, f"notify:{status.value}", payload={"event": status.value}
+        )
+        return DeskAnswer(notice(status.value), self.conversation.partner_lead(current))
+
+    async def followup(self, chat_key: str, action: Action, turn: Turn) -> Turn:
+        """The person answers « were you contacted? »; only for their own lead."""
+        lead = await self.leads.get(action.question)
+        if lead is None or lead.chat_key != chat_key or action.arg not in ("yes", "no"):
+            return turn
+        await self.leads.record_followup(lead.id, action.arg)
+        return Turn(turn.session, [self.conversation.followup_thanks(action.arg)], False)

@@ -1,0 +1,211 @@
+"""The delivery worker: performs the due jobs of the outbox, retries what failed.
+
+Every process runs one. A job is claimed by one worker at a time (a lease in the
+database), performed, then marked done; a temporary failure (partner endpoint down,
+timeout, 5xx) is retried with exponential backoff for about a day, a permanent one
+(refused address, 4xx) is marked failed and visible to operators. A crash between the
+send and the mark only causes a second send with the same lead id, which the receiver
+deduplicates (webhook `X-Boussole-Delivery`, email `Message-ID`).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Sequence
+from datetime import timedelta
+from typing import Any, Protocol
+
+import httpx
+
+from bot.conversation import Conversation
+from bot.delivery import DeliveryError, SmtpSettings, post_webhook, send_email
+from bot.lead_store import Job, JobKind, Lead, LeadStatus, LeadStore, now
+from bot.partners import Organisation
+from bot.views import Reply
+
+log = logging.getLogger(__name__)
+
+#: waits between attempts: 30 s, 1, 2, 5, 10, 30 min, then hourly (about a day in all)
+BACKOFF = [30, 60, 120, 300, 600, 1800] + [3600] * 20
+REMINDERS = 2  # a partner who does not answer is reminded at most this many times
+
+
+class Messenger(Protocol):
+    """Sends a reply to a Telegram chat (implemented by bot/app.py)."""
+
+    async def send(self, chat_id: int, reply: Reply) -> None: ...
+
+
+def backoff(attempts: int) -> timedelta:
+    return timedelta(seconds=BACKOFF[min(attempts, len(BACKOFF)) - 1])
+
+
+def telegram_chat(chat_key: str) -> int | None:
+    kind, _, value = chat_key.partition(":")
+    return int(value) if kind == "tg" and value.lstrip("-").isdigit() else None
+
+
+class Outbox:
+    def __init__(
+        self,
+        leads: LeadStore,
+        conversation: Conversation,
+        messenger: Messenger | None = None,
+        smtp: SmtpSettings | None = None,
+        reminder_after: timedelta = timedelta(hours=72),
+        followup_after: timedelta = timedelta(days=14),
+        client: httpx.AsyncClient | None = None,
+    ) -> None:
+        self.leads = leads
+        self.conversation = conversation
+        self.partners = conversation.partners
+        self.messenger = messenger
+        self.smtp = smtp
+        self.reminder_after = reminder_after
+        self.followup_after = followup_after
+        self.client = client or httpx.AsyncClient(trust_env=False)
+
+    async def close(self) -> None:
+        await self.client.aclose()
+
+    async def run_once(self) -> int:
+        """Perform the jobs due now; how many were attempted."""
+        jobs = await self.leads.claim()
+        for job in jobs:
+            await self.perform(job)
+        return len(jobs)
+
+    async def run_forever(self, interval: float) -> None:
+        while True:
+            try:
+                if not await self.run_once():
+                    await asyncio.sleep(interval)
+            except asyncio.CancelledError:
+                raise
+            except Exception:  # the database is unreachable…: try again later
+                log.exception("outbox round failed")
+                await asyncio.sleep(interval)
+
+    async def perform(self, job: Job) -> None:
+        try:
+            await self._perform(job)
+        except DeliveryError as exc:
+            if exc.permanent or job.attempts >= len(BACKOFF):
+                log.warning("job %s (%s) failed for good: %s", job.id, job.kind, exc.reason)
+                await self.leads.fail(job, exc.reason)
+            else:
+                log.info("job %s (%s) will be retried: %s", job.id, job.kind, exc.reason)
+                await self.leads.retry(job, exc.reason, backoff(job.attempts))
+            return
+        except Exception as exc:
+            log.exception("job %s (%s) raised", job.id, job.kind)
+            await self.leads.retry(job, type(exc).__name__, backoff(job.attempts))
+            return
+        await self.leads.done(job)
+
+    # ---------------------------------------------------------------- one job
+
+    async def _perform(self, job: Job) -> None:
+        if job.kind is JobKind.erased:
+            await self._erased(job)
+            return
+        lead = await self.leads.get(job.lead_id)
+        if lead is None:  # erased at the person's request, or purged: nothing to do
+            return
+        if job.kind is JobKind.deliver:
+            await self._deliver(job, lead)
+        elif job.kind is JobKind.notify:
+            await self._tell_person(lead, self.conversation.lead_notice(lead, job.payload))
+        elif job.kind is JobKind.remind:
+            await self._remind(job, lead)
+        elif job.kind is JobKind.followup and self._still_waiting(lead):
+            await self._tell_person(lead, self.conversation.followup_question(lead))
+
+    @staticmethod
+    def _still_waiting(lead: Lead) -> bool:
+        return lead.status in (LeadStatus.delivered, LeadStatus.taken) and not lead.followup
+
+    def _organisation(self, job: Job) -> Organisation:
+        organisation = self.partners.get(job.organisation or "")
+        if organisation is None:
+            raise DeliveryError(
+                f"organisation {job.organisation!r} is not configured", permanent=True
+            )
+        return organisation
+
+    async def _send(
+        self,
+        organisation: Organisation,
+        channel: str,
+        lead: dict[str, Any],
+        event: str,
+        reply: Reply,
+    ) -> None:
+        if channel == "webhook":
+            assert organisation.webhook_url and organisation.webhook_secret
+            secret = organisation.webhook_secret.get_secret_value()
+            await post_webhook(self.client, organisation.webhook_url, secret, lead, event)
+        elif channel == "email":
+            if self.smtp is None or organisation.email is None:
+                raise DeliveryError("no SMTP server configured (SMTP_HOST)", permanent=False)
+            await send_email(self.smtp, organisation.email, lead, event)
+        elif channel == "telegram":
+            if self.messenger is None or organisation.telegram_chat_id is None:
+                raise DeliveryError("no Telegram bot to deliver with", permanent=False)
+            await self.messenger.send(organisation.telegram_chat_id, reply)
+        else:
+            raise DeliveryError(f"unknown channel {channel!r}", permanent=True)
+
+    async def _deliver(self, job: Job, lead: Lead) -> None:
+        organisation = self._organisation(job)
+        reply = self.conversation.partner_lead(lead)
+        await self._send(organisation, job.channel or "", lead.data, "lead.created", reply)
+        if await self.leads.mark_delivered(lead.id):
+            moment = now()
+            await self.leads.enqueue(
+                JobKind.notify, lead.id, "notify:delivered", payload={"event": "delivered"}
+            )
+            await self.leads.enqueue(
+                JobKind.remind,
+                lead.id,
+                "remind:1",
+                due_at=moment + self.reminder_after,
+                organisation=lead.organisation,
+                payload={"n": 1},
+            )
+            await self.leads.enqueue(
+                JobKind.followup, lead.id, "followup", due_at=moment + self.followup_after
+            )
+
+    async def _remind(self, job: Job, lead: Lead) -> None:
+        if lead.status is not LeadStatus.delivered:  # someone answered: no reminder
+            return
+        organisation = self._organisation(job)
+        reply = self.conversation.partner_lead(lead, reminder=True)
+        channels: Sequence[str] = organisation.channels
+        for channel in channels:
+            await self._send(organisation, channel, lead.data, "lead.reminder", reply)
+        number = int(job.payload.get("n", 1))
+        if number < REMINDERS:
+            await self.leads.enqueue(
+                JobKind.remind,
+                lead.id,
+                f"remind:{number + 1}",
+                due_at=now() + self.reminder_after,
+                organisation=lead.organisation,
+                payload={"n": number + 1},
+            )
+
+    async def _erased(self, job: Job) -> None:
+        organisation = self._organisation(job)
+        notice: dict[str, Any] = {"id": job.lead_id, "organisation": {"id": organisation.id}}
+        reply = self.conversation.erased_notice(job.lead_id)
+        for channel in organisation.channels:
+            await self._send(organisation, channel, notice, "lead.erased", reply)
+
+    async def _tell_person(self, lead: Lead, reply: Reply) -> None:
+        chat_id = telegram_chat(lead.chat_key)
+        if chat_id is None or self.messenger is None:
+            return  # a console conversation: the status shows in « mesdonnees »
+        await self.messenger.send(chat_id, reply)

@@ -1,0 +1,340 @@
+"""Being put in touch: consent, the form, delivery that never loses a lead, follow-up.
+
+The real Application with the offline Bot API (partner groups are chats too), a local
+webhook receiver checking the HMAC signature and a local SMTP server; SQLite and
+PostgreSQL.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+
+import pytest
+from sqlalchemy import update
+from sqlalchemy.ext.asyncio import create_async_engine
+
+from bot.config import Settings
+from bot.lead_store import JobRow, LeadStatus, LeadStore
+from bot.outbox import Outbox
+from bot.partners import Operator, Organisation, Partners
+from knowledge.loader import KnowledgeBase, load_cases
+from tests.receivers import SmtpReceiver, WebhookReceiver
+from tests.telegram_offline import TelegramUser
+from tests.test_telegram import TOKEN, Harness, option_label, start_app, stop_app
+
+PARTNER_GROUP = -100500
+SECRET = "webhook-secret-for-tests"
+
+
+@dataclass
+class World:
+    bot: Harness
+    webhook: WebhookReceiver
+    smtp: SmtpReceiver
+    leads: LeadStore
+
+    @property
+    def outbox(self) -> Outbox:
+        return self.bot.app.bot_data["outbox"]
+
+    async def deliver(self) -> int:
+        """Run the delivery worker until nothing is due."""
+        total = 0
+        while done := await self.outbox.run_once():
+            total += done
+        return total
+
+    async def fast_forward(self, hours: float = 24 * 30) -> None:
+        """Make every pending job due now (reminders, follow-ups, retries)."""
+        engine = create_async_engine(self.bot.settings.database_url)
+        async with engine.begin() as conn:
+            await conn.execute(
+                update(JobRow)
+                .where(JobRow.status == "pending")
+                .values(due_at=datetime.now(UTC) - timedelta(seconds=1))
+            )
+        await engine.dispose()
+
+    def partner(self, user_id: int = 31337) -> TelegramUser:
+        return self.bot.user(user_id, chat_id=PARTNER_GROUP, chat_type="supergroup")
+
+
+def created(world: World) -> list[str]:
+    """The lead ids the webhook received as new leads (duplicates removed)."""
+    return [d.delivery_id for d in world.webhook.unique.values() if d.event == "lead.created"]
+
+
+@pytest.fixture
+async def world(kb: KnowledgeBase, database_url: str) -> AsyncIterator[World]:
+    async with WebhookReceiver(SECRET) as webhook, SmtpReceiver() as smtp:
+        partners = Partners(
+            organisations=[
+                Organisation(
+                    id="urscop_hdf",
+                    name="URSCOP Hauts-de-France",
+                    contact="urscop_hdf",
+                    telegram_chat_id=PARTNER_GROUP,
+                    email="accueil@urscop.example",
+                    webhook_url=webhook.url,
+                    webhook_secret=SECRET,
+                ),
+                Organisation(
+                    id="nord_actif",
+                    name="Nord Actif",
+                    contact="nord_actif",
+                    email="contact@nordactif.example",
+                ),
+            ],
+            operators=[
+                Operator(telegram_user_id=9001, organisation="urscop_hdf"),
+                Operator(telegram_user_id=9002, organisation="nord_actif"),
+            ],
+        )
+        settings = Settings(
+            _env_file=None,
+            telegram_bot_token=TOKEN,
+            database_url=database_url,
+            smtp_host="127.0.0.1",
+            smtp_port=smtp.port,
+            outbox_interval=3600,  # the tests run the worker themselves
+        )
+        bot = await start_app(settings, kb, partners=partners)
+        world = World(bot, webhook, smtp, bot.app.bot_data["service"].leads)
+        yield world
+        await stop_app(bot)
+        assert bot.request.violations == []
+
+
+async def oriented(world: World, kb: KnowledgeBase, user_id: int = 4242) -> TelegramUser:
+    """A person from Lille at the end of La Voisinerie's orientation, place given."""
+    _, case = next((n, c) for n, c in load_cases() if "Voisinerie" in n)
+    user = world.bot.user(user_id)
+    await user.send("/start")
+    for question, value in case.answers.items():
+        await user.click(option_label(kb, question, value))
+    await user.send("59000")
+    return user
+
+
+async def fill_in(user: TelegramUser) -> None:
+    await user.click("mis en relation : URSCOP")
+    await user.click("J'accepte")
+    await user.send("Camille Martin")
+    await user.send("camille.martin@exemple.fr")
+    await user.send("Un café-cantine-conciergerie de quartier à Wazemmes, avec le bailleur.")
+
+
+async def delivered(world: World, kb: KnowledgeBase) -> TelegramUser:
+    """A person whose request was sent and delivered."""
+    user = await oriented(world, kb)
+    await fill_in(user)
+    await user.click("Envoyer")
+    await world.deliver()
+    return user
+
+
+async def test_consent_comes_first_and_refusing_stores_nothing(
+    world: World, kb: KnowledgeBase
+) -> None:
+    user = await oriented(world, kb)
+    await user.click("mis en relation : URSCOP")
+    consent = user.last().text
+    for promise in ("Qui reçoit quoi", "Pour quoi faire", "Combien de temps", "365 jours"):
+        assert promise in consent
+    await user.click("Non merci")
+    assert "rien n'a été enregistré" in user.texts()
+    assert await world.leads.all() == []
+    assert (await world.bot.stored(user.chat_id)).form == ()
+
+
+async def test_each_input_is_checked_with_an_example(world: World, kb: KnowledgeBase) -> None:
+    user = await oriented(world, kb)
+    await user.click("mis en relation : URSCOP")
+    await user.click("J'accepte")
+    await user.send("x")
+    assert "au moins deux lettres" in user.last().text
+    await user.send("Camille Martin")
+    await user.send("camille.martin@exemple")
+    assert "camille.martin@exemple.fr" in user.last().text  # the example
+    await user.send("06 12 34")
+    assert "06 12 34 56 78" in user.last().text
+    await user.send("@ab")
+    assert "@camille_m" in user.last().text
+    await user.send("+33 6 12 34 56 78")
+    await user.send("court")
+    assert "au moins dix caractères" in user.last().text
+    await user.send("Un café-cantine de quartier, ouvert à tous les habitants.")
+    confirm = user.last().text
+    assert "06 12 34 56 78" in confirm and "Camille Martin" in confirm
+    assert "Lille (59)" in confirm and "SCIC" in confirm
+
+
+async def test_a_lead_reaches_every_channel_once_and_the_person_is_told(
+    world: World, kb: KnowledgeBase
+) -> None:
+    user = await oriented(world, kb)
+    await fill_in(user)
+    message, data = user.find("Envoyer")
+    await user.feed(user.callback_update(message, data))
+    await user.feed(user.callback_update(message, data))  # a double click on "send"
+    assert "C'est envoyé" in user.texts()
+    leads = await world.leads.all()
+    assert len(leads) == 1 and leads[0].status is LeadStatus.new
+    lead = leads[0]
+    assert lead.data["person"] == {
+        "name": "Camille Martin",
+        "contact": {"kind": "email", "value": "camille.martin@exemple.fr"},
+    }
+    assert lead.data["territory"]["departement"] == "59"
+    assert (
+        lead.data["recommended"][0]["scheme"] == "scic" and lead.data["recommended"][0]["reasons"]
+    )
+    assert lead.data["consent"]["by"] == "person" and lead.data["consent"]["version"]
+    assert "Qui reçoit quoi" in lead.data["consent"]["text"]
+
+    await world.deliver()
+    # the webhook: one signed delivery, the lead itself
+    assert list(world.webhook.unique) == [lead.id]
+    assert world.webhook.unique[lead.id].payload["lead"]["id"] == lead.id
+    # the email
+    assert len(world.smtp.unique) == 1
+    mail = next(iter(world.smtp.unique.values()))
+    assert mail.rcpt_tos == ["accueil@urscop.example"]
+    # the partner's group, with its buttons
+    group = world.partner()
+    card = group.last()
+    assert "Camille Martin" in card.text and "café-cantine" in card.text
+    assert card.labels() == ["✋ Je prends en charge", "Pas pour nous"]
+    # the person is told it was delivered
+    assert "Votre demande a été remise à URSCOP Hauts-de-France" in user.last().text
+    assert (await world.leads.get(lead.id)).status is LeadStatus.delivered  # type: ignore[union-attr]
+    # running the worker again sends nothing more
+    await world.deliver()
+    assert len(world.webhook.received) == 1 and len(world.smtp.messages) == 1
+
+
+async def test_partner_buttons_move_the_lead_and_tell_the_person(
+    world: World, kb: KnowledgeBase
+) -> None:
+    user = await delivered(world, kb)
+    lead = (await world.leads.all())[0]
+    group = world.partner()
+
+    # someone outside the organisation: a forged press from another chat, another operator
+    outsider = world.bot.user(555, chat_id=-100999, chat_type="supergroup")
+    await outsider.press(f"w||{lead.id}|take", group.last())
+    other_operator = world.bot.user(9002)
+    await other_operator.press(f"w||{lead.id}|take", group.last())
+    assert world.bot.request.toasts[-2:] == ["Vous n'avez pas accès à cette demande."] * 2
+    assert (await world.leads.get(lead.id)).status is LeadStatus.delivered  # type: ignore[union-attr]
+
+    await group.click("Je prends en charge")
+    assert "pris en charge" in group.last().text
+    assert group.last().labels() == ["✔️ Clôturé", "Pas pour nous"]
+    await group.press(f"w||{lead.id}|take", group.last())  # a second member, too late
+    assert "plus valable" in str(world.bot.request.toasts[-1])
+    await world.deliver()
+    assert "a pris en charge votre demande" in user.last().text
+
+    await group.click("Clôturé")
+    await world.deliver()
+    assert "a clôturé votre demande" in user.last().text
+    assert (await world.leads.get(lead.id)).status is LeadStatus.closed  # type: ignore[union-attr]
+
+
+async def test_declined_with_a_reason_offers_other_contacts(
+    world: World, kb: KnowledgeBase
+) -> None:
+    user = await delivered(world, kb)
+    group = world.partner()
+    await group.click("Pas pour nous")
+    await group.click("Hors de notre territoire")
+    await world.deliver()
+    notice = user.last()
+    assert "ne peut pas donner suite" in notice.text and "hors de notre territoire" in notice.text
+    await user.click("Voir d'autres contacts")
+    assert "Qui peut vous accompagner" in user.last().text
+
+
+async def test_reminders_and_follow_up_survive_in_the_database(
+    world: World, kb: KnowledgeBase
+) -> None:
+    user = await delivered(world, kb)
+    await world.fast_forward()  # days later, nobody answered
+    await world.deliver()
+    assert "Rappel" in world.partner().last().text
+    assert "Avez-vous été contacté ?" in user.last().text
+    await user.click("Non, pas encore")
+    assert "c'est noté" in user.last().text.lower()
+    lead = (await world.leads.all())[0]
+    assert lead.followup == "no"
+
+
+async def test_my_data_and_forget_tell_the_partner(world: World, kb: KnowledgeBase) -> None:
+    user = await delivered(world, kb)
+    await user.send("/mesdonnees")
+    mine = user.last().text
+    assert "URSCOP Hauts-de-France" in mine and "camille.martin@exemple.fr" in mine
+    assert "Camille Martin" in mine and "remise" in mine
+    lead_id = (await world.leads.all())[0].id
+
+    await user.send("/oublier")
+    await user.click("Oui, tout effacer")
+    assert await world.leads.all() == []
+    await world.deliver()
+    erased = [d for d in world.webhook.received if d.event == "lead.erased"]
+    assert [d.payload["lead"]["id"] for d in erased] == [lead_id]
+    assert "demandé à Boussole d'effacer" in world.partner().last().text
+    await user.send("/mesdonnees")
+    assert "aucune." in user.last().text
+
+
+async def test_a_receiver_down_then_back_loses_nothing(world: World, kb: KnowledgeBase) -> None:
+    user = await oriented(world, kb)
+    await fill_in(user)
+    world.webhook.fail_next(2, 500)
+    await user.click("Envoyer")
+    await world.deliver()
+    assert world.webhook.unique == {}
+    jobs = await world.leads.jobs()
+    webhook_job = next(j for j in jobs if j["channel"] == "webhook")
+    assert webhook_job["status"] == "pending" and "500" in webhook_job["last_error"]
+    await world.fast_forward()
+    await world.deliver()  # still failing once
+    await world.webhook.stop()  # then down altogether
+    await world.fast_forward()
+    await world.deliver()
+    await world.webhook.start()
+    await world.fast_forward()
+    await world.deliver()
+    lead = (await world.leads.all())[0]
+    assert created(world) == [lead.id]  # exactly one delivery of the lead, in the end
+    assert len(world.smtp.unique) >= 1 and f"<lead-{lead.id}@boussole>" in world.smtp.unique
+
+
+async def test_a_lead_committed_before_a_crash_is_delivered_after_restart(
+    world: World, kb: KnowledgeBase
+) -> None:
+    user = await oriented(world, kb)
+    await fill_in(user)
+    await user.click("Envoyer")  # committed; the process dies before the worker runs
+    assert world.webhook.received == []
+    fresh = Outbox(
+        LeadStore(world.leads.engine),
+        world.outbox.conversation,
+        world.outbox.messenger,
+        world.outbox.smtp,
+    )  # another process, started afterwards
+    while await fresh.run_once():
+        pass
+    await fresh.close()
+    assert len(world.webhook.unique) == 1 and len(world.smtp.unique) == 1
+
+
+async def test_lead_retention_purge(world: World, kb: KnowledgeBase) -> None:
+    await delivered(world, kb)
+    assert await world.leads.purge(timedelta(days=1)) == 0
+    assert await world.leads.purge(timedelta(seconds=-1)) == 1
+    assert await world.leads.all() == []
