@@ -24,11 +24,11 @@ from bot.leads import (
     check_name,
     contact_parts,
 )
-from bot.partners import Organisation, Partners
+from bot.partners import Operator, Organisation, Partners
 from bot.render import Renderer, html_to_text
 from bot.routing import Router, effective_profile
 from bot.search import SchemeSearch
-from bot.views import Action, Button, Kind, Reply, SendLead, Turn
+from bot.views import Action, Button, Finished, Kind, Reply, SendLead, Turn
 from knowledge.loader import KnowledgeBase, normalize
 from knowledge.schema import Audience, MoneyTopic, Option, Question, Scheme, SchemeKind
 
@@ -61,6 +61,10 @@ COMMANDS: dict[str, Kind] = {
     "effacer": Kind.forget,
     "mesdonnees": Kind.my_data,
     "mes donnees": Kind.my_data,
+    "leads": Kind.leads,
+    "demandes": Kind.leads,
+    "stats": Kind.stats,
+    "statistiques": Kind.stats,
 }
 #: typed while filling in a request to be put in touch
 CANCEL_WORDS = {"annuler", "stop", "abandonner"}
@@ -206,13 +210,20 @@ class Conversation:
             return Turn(state.session, [*replies, Reply(notice), *self.screen(state)], False)
         return Turn(state.session, [*replies, *self.screen(state)], False)
 
-    def handle_action(self, session: Session, action: Action | None) -> Turn:
-        """A button press; `None` is a button that could not be read (forged or outdated)."""
+    def handle_action(
+        self, session: Session, action: Action | None, operator: Operator | None = None
+    ) -> Turn:
+        """A button press; `None` is a button that could not be read (forged or outdated).
+        `operator`: the person pressing is an operator of a partner organisation, who
+        qualifies a lead on behalf of someone they met."""
         state = self.engine.state(session)
         if action is None:
             notice = self.renderer.render("notice.j2", kind="stale")
             return Turn(state.session, [Reply(notice), *self.screen(state)], False, notice=notice)
-        turn = self._action(state, action)
+        if action.kind is Kind.lead:
+            turn = self._lead_action(state, action.arg, operator)
+        else:
+            turn = self._counted(state, self._action(state, action))
         if action.kind in _EDITING and turn.changed:
             return replace(turn, edit=True)
         return turn
@@ -256,8 +267,6 @@ class Conversation:
             return Turn(state.session, [Reply(text, [[self._resume_button(state)]])], False)
         if action.kind is Kind.forget:
             return self._forget(state, action.arg)
-        if action.kind is Kind.lead:
-            return self._lead_action(state, action.arg)
         return Turn(state.session, self.screen(state), False)
 
     @staticmethod
@@ -298,7 +307,7 @@ class Conversation:
             match = self.match_option(state.question, raw)
             if match.option is not None:
                 new = self.engine.answer(state.session, state.question.id, match.option.value)
-                return Turn(new, self.screen(new), True)
+                return self._counted(state, Turn(new, self.screen(new), True))
             return self._not_understood(state, raw, match.suggestions)
         # the orientation is over: a typed word is most likely a scheme name
         return self.lookup(state.session, raw)
@@ -311,6 +320,18 @@ class Conversation:
         buttons = [[Button(s.name, Action(Kind.fiche, s.id))] for s in result.suggestions]
         buttons.append([Button("📚 Toutes les fiches", Action(Kind.schemes))])
         return Turn(session, [Reply(text, buttons)], False)
+
+    def _counted(self, before: State, turn: Turn) -> Turn:
+        """An answer that completes the orientation is counted (anonymously)."""
+        if before.finished or not turn.changed:
+            return turn
+        after = self.engine.state(turn.session)
+        if not after.finished:
+            return turn
+        result = self.engine.result(after)
+        schemes = [rec.scheme.id for rec in result.recommended]
+        finished = Finished(effective_profile(after.facts), schemes, result.unmet)
+        return replace(turn, effects=[*turn.effects, finished])
 
     # ------------------------------------------------------------------ being put in touch
 
@@ -332,7 +353,7 @@ class Conversation:
             rows = [[Button("Annuler la demande", Action(Kind.lead, "cancel"))]]
         return Reply(text, rows)
 
-    def _lead_action(self, state: State, arg: str) -> Turn:
+    def _lead_action(self, state: State, arg: str, operator: Operator | None = None) -> Turn:
         session = state.session
         fields = session.fields
         organisation = self.partners.get(fields.get("o", ""))
@@ -344,6 +365,15 @@ class Conversation:
             if not state.finished:
                 return self._lead_notice(state, "not_ready")
             new = Session(session.answers, session.place, False).with_form(o=chosen.id, s="consent")
+            if operator is not None:  # consent is asked of the person, recorded by the operator
+                new = new.with_form(b=str(operator.telegram_user_id))
+                text = self.renderer.render("consent_operator.j2", organisation=chosen.name)
+                text += "\n\n" + self.consent_text(chosen)
+                rows = [
+                    [Button("✅ La personne accepte", Action(Kind.lead, "yes"))],
+                    [Button("Elle refuse", Action(Kind.lead, "no"))],
+                ]
+                return Turn(new, [Reply(text, rows)], True)
             rows = [
                 [Button("✅ J'accepte", Action(Kind.lead, "yes"))],
                 [Button("Non merci", Action(Kind.lead, "no"))],
@@ -432,7 +462,24 @@ class Conversation:
             consent_version=fields.get("v", self.consent_version),
         )
         lead["consent"]["given_at"] = fields.get("t", lead["consent"]["given_at"])
-        effect = SendLead(lead, organisation.id, organisation.channels)
+        operator = self.partners.operator(int(fields["b"])) if fields.get("b") else None
+        if operator is not None:
+            lead["consent"]["by"] = "operator"
+            member = self.partners.get(operator.organisation)
+            lead["operator"] = {
+                "telegram_user_id": operator.telegram_user_id,
+                "name": operator.name,
+                "organisation": {
+                    "id": operator.organisation,
+                    "name": member.name if member else operator.organisation,
+                },
+            }
+        effect = SendLead(
+            lead,
+            organisation.id,
+            organisation.channels,
+            operator.telegram_user_id if operator else None,
+        )
         reply = self._form_reply("sent", organisation)
         return Turn(cleared, [reply], True, effects=[effect])
 

@@ -19,6 +19,7 @@ from typing import Any
 
 from sqlalchemy import (
     BigInteger,
+    Boolean,
     DateTime,
     Integer,
     String,
@@ -88,6 +89,18 @@ class JobRow(Base):
     last_error: Mapped[str | None] = mapped_column(String(200))
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
     done_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+
+
+class OrientationRow(Base):
+    """One finished orientation, anonymous: for statistics and unmet demand."""
+
+    __tablename__ = "orientations"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    finished_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), index=True)
+    profile: Mapped[str | None] = mapped_column(String(40))
+    schemes: Mapped[str] = mapped_column(String(400))  # recommended ids, best first
+    unmet: Mapped[bool] = mapped_column(Boolean)
 
 
 @dataclass(frozen=True)
@@ -209,6 +222,16 @@ async def create_lead(
             organisation=organisation,
             channel=channel,
         )
+
+
+async def record_orientation(
+    conn: AsyncConnection, profile: str | None, schemes: list[str], unmet: bool
+) -> None:
+    await conn.execute(
+        insert(OrientationRow).values(
+            finished_at=now(), profile=profile, schemes=",".join(schemes)[:400], unmet=unmet
+        )
+    )
 
 
 class LeadStore:
@@ -397,6 +420,13 @@ class LeadStore:
                 )
         await conn.execute(delete(LeadRow).where(LeadRow.chat_key == chat_key))
         return leads
+
+    async def orientations(self, since: datetime | None = None) -> list[dict[str, Any]]:
+        query = select(OrientationRow).order_by(OrientationRow.finished_at)
+        if since is not None:
+            query = query.where(OrientationRow.finished_at >= since)
+        async with self.engine.connect() as conn:
+            return [dict(r._mapping) for r in (await conn.execute(query)).all()]
 
     async def purge(self, older_than: timedelta) -> int:
         """Delete leads (and their finished jobs) created longer ago than `older_than`."""

@@ -103,5 +103,7 @@ def html_to_text(text: str) -> str:
 def split_reply(reply: Reply, limit: int = TELEGRAM_LIMIT) -> list[Reply]:
     """One reply as messages under the limit; the buttons go with the last one."""
     parts = split_message(reply.text, limit)
+    if reply.document is not None:  # a caption: Telegram allows 1024 characters
+        return [Reply(reply.text[:1024], reply.buttons, reply.document)]
     last = len(parts) - 1
     return [Reply(part, reply.buttons if i == last else []) for i, part in enumerate(parts)]

@@ -18,13 +18,17 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from bot.conversation import Conversation
 from bot.desk import PartnerDesk
 from bot.engine import Session
-from bot.lead_store import LeadStore, create_lead
+from bot.lead_store import LeadStore, create_lead, record_orientation
+from bot.operators import OperatorDesk
+from bot.partners import Operator
 from bot.storage import Also, ConversationStore
-from bot.views import Action, Kind, SendLead, Turn
+from bot.views import Action, Finished, Kind, SendLead, Turn
 
 log = logging.getLogger(__name__)
 
 Step = Callable[[Session], Turn]
+#: views that need the database besides the conversation
+_STORED_VIEWS = {Kind.my_data, Kind.leads, Kind.stats}
 
 
 class ChatService:
@@ -40,23 +44,49 @@ class ChatService:
         self.attempts = attempts
         self.leads = leads or LeadStore(store.engine)
         self.desk = PartnerDesk(self.leads, conversation)
+        self.operators = OperatorDesk(self.leads, conversation)
 
     async def start(self, chat_key: str, payload: str = "") -> Turn:
         return await self.run(chat_key, lambda s: self.conversation.welcome(s, payload))
 
+    def operator(self, chat_key: str) -> Operator | None:
+        """The operator writing in this chat (a private chat's id is the user's id)."""
+        kind, _, value = chat_key.partition(":")
+        if kind != "tg" or not value.isdigit():
+            return None
+        return self.conversation.partners.operator(int(value))
+
     async def text(self, chat_key: str, text: str) -> Turn:
-        if self.conversation.command_of(text) is Kind.my_data:
-            return await self.my_data(chat_key)
+        command = self.conversation.command_of(text)
+        if command in _STORED_VIEWS:
+            return await self.action(chat_key, Action(command))
         return await self.run(chat_key, lambda s: self.conversation.handle_text(s, text))
 
     async def action(self, chat_key: str, action: Action | None) -> Turn:
-        if action is not None and action.kind is Kind.my_data:
+        kind = action.kind if action is not None else None
+        if kind is Kind.my_data:
             return await self.my_data(chat_key)
-        if action is not None and action.kind is Kind.followup:
+        if action is not None and kind in (Kind.leads, Kind.stats):
+            return await self._operator_view(chat_key, action)
+        if action is not None and kind is Kind.followup:
             session, _ = await self.store.load(chat_key)
             stale = self.conversation.handle_action(session, None)
             return await self.desk.followup(chat_key, action, stale)
-        return await self.run(chat_key, lambda s: self.conversation.handle_action(s, action))
+        operator = self.operator(chat_key)
+        return await self.run(
+            chat_key, lambda s: self.conversation.handle_action(s, action, operator)
+        )
+
+    async def _operator_view(self, chat_key: str, action: Action) -> Turn:
+        operator = self.operator(chat_key)
+        session, _ = await self.store.load(chat_key)
+        if action.kind is Kind.stats:
+            reply = await self.operators.stats(operator)
+        elif action.arg == "csv":
+            reply = await self.operators.export(operator)
+        else:
+            reply = await self.operators.overview(operator)
+        return Turn(session, [reply], False)
 
     async def my_data(self, chat_key: str) -> Turn:
         session, _ = await self.store.load(chat_key)
@@ -86,9 +116,12 @@ class ChatService:
             log.info("conversation moved on during an update; replaying it")
         return self.conversation.busy(session)
 
-    def _store_effects(self, chat_key: str, effects: list[SendLead]) -> Also:
+    def _store_effects(self, chat_key: str, effects: list[SendLead | Finished]) -> Also:
         async def also(conn: AsyncConnection) -> None:
             for effect in effects:
+                if isinstance(effect, Finished):
+                    await record_orientation(conn, effect.profile, effect.schemes, effect.unmet)
+                    continue
                 await create_lead(
                     conn,
                     effect.lead,

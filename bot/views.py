@@ -31,6 +31,8 @@ class Kind(StrEnum):
     followup = "u"  # question = lead id, arg "yes" / "no": were you contacted?
     partner = "w"  # a partner's button on a lead: question = lead id, arg = the verb
     my_data = "d"
+    leads = "o"  # an operator's leads: arg "" (the list) or "csv" (the export)
+    stats = "s"  # an operator's statistics
 
 
 @dataclass(frozen=True)
@@ -52,6 +54,7 @@ class Button:
 class Reply:
     text: str  # Telegram HTML, every user value escaped
     buttons: list[list[Button]] = field(default_factory=list)
+    document: tuple[str, bytes] | None = None  # a file sent with the text (name, content)
 
 
 @dataclass
@@ -64,7 +67,16 @@ class Turn:
     notice: str | None = None  # a short toast (e.g. a callback answer)
     edit: bool = False  # the first reply may replace the message whose button was pressed
     erase: bool = False  # the person asked to forget everything stored about them
-    effects: list[SendLead] = field(default_factory=list)  # stored with the session
+    effects: list[SendLead | Finished] = field(default_factory=list)  # stored with the session
+
+
+@dataclass(frozen=True)
+class Finished:
+    """An orientation reached its result: counted, anonymously, for statistics."""
+
+    profile: str | None
+    schemes: list[str]
+    unmet: bool
 
 
 @dataclass(frozen=True)

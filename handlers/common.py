@@ -10,6 +10,7 @@ from telegram import (
     CallbackQuery,
     InlineKeyboardButton,
     InlineKeyboardMarkup,
+    InputFile,
     Message,
     Update,
 )
@@ -68,6 +69,15 @@ async def send(bot: Bot, chat_id: int, turn: Turn, origin: Message | None = None
                 log.info("could not edit a message (%s); sending a new one", exc)
                 parts.insert(0, first)
     for part in parts:
+        if part.document is not None:
+            name, content = part.document
+            await bot.send_document(
+                chat_id,
+                InputFile(content, filename=name),
+                caption=part.text,
+                reply_markup=keyboard(part.buttons),
+            )
+            continue
         await bot.send_message(chat_id, part.text, reply_markup=keyboard(part.buttons))
 
 

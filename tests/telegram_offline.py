@@ -56,6 +56,7 @@ class Shown:
     html: str
     buttons: list[list[dict[str, Any]]] = field(default_factory=list)
     edits: int = 0
+    document: tuple[str, bytes] | None = None  # (file name, content) of a sent file
 
     @property
     def text(self) -> str:
@@ -103,6 +104,10 @@ class OfflineRequest(BaseRequest):
     ) -> tuple[int, bytes]:
         name = url.rsplit("/", 1)[-1]
         params: dict[str, Any] = dict(request_data.parameters) if request_data else {}
+        if request_data is not None and request_data.contains_files:
+            params["_files"] = {
+                key: (value[0], value[1]) for key, value in request_data.multipart_data.items()
+            }
         self.counts[name] += 1
         if self.keep:
             self.calls.append((name, params))
@@ -132,6 +137,19 @@ class OfflineRequest(BaseRequest):
             self._check_text(p)
             buttons = self._check_markup(p)
             shown = Shown(next(self._ids), chat_id, p["text"], buttons)
+            if self.keep:
+                self.messages[(chat_id, shown.message_id)] = shown
+            return self.as_api(shown)
+        if name == "sendDocument":
+            chat_id = int(p["chat_id"])
+            caption = p.get("caption") or ""
+            if p.get("parse_mode") == "HTML" and html_errors(caption):
+                raise BadRequest(f"can't parse entities: {html_errors(caption)[0]}")
+            if len(visible_text(caption)) > 1024:
+                raise BadRequest("message caption is too long")
+            filename, content = next(iter(p["_files"].values()))
+            shown = Shown(next(self._ids), chat_id, caption, self._check_markup(p))
+            shown.document = (filename, content)
             if self.keep:
                 self.messages[(chat_id, shown.message_id)] = shown
             return self.as_api(shown)
@@ -185,6 +203,14 @@ class OfflineRequest(BaseRequest):
         }
         if shown.buttons:
             data["reply_markup"] = {"inline_keyboard": shown.buttons}
+        if shown.document is not None:
+            data.pop("text")
+            data["caption"] = shown.text
+            data["document"] = {
+                "file_id": f"doc{shown.message_id}",
+                "file_unique_id": f"u{shown.message_id}",
+                "file_name": shown.document[0],
+            }
         return data
 
     def _check_text(self, p: dict[str, Any]) -> None:

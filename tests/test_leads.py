@@ -338,3 +338,58 @@ async def test_lead_retention_purge(world: World, kb: KnowledgeBase) -> None:
     assert await world.leads.purge(timedelta(days=1)) == 0
     assert await world.leads.purge(timedelta(seconds=-1)) == 1
     assert await world.leads.all() == []
+
+
+async def test_operators_see_their_own_leads_export_and_stats(
+    world: World, kb: KnowledgeBase
+) -> None:
+    await delivered(world, kb)
+    # a stranger asks
+    stranger = world.bot.user(777)
+    for command in ("/leads", "/stats"):
+        await stranger.send(command)
+        assert "réservée aux opérateurs" in stranger.last().text
+    await stranger.press("o|||csv", stranger.last())
+    assert "réservée aux opérateurs" in stranger.last().text
+    assert stranger.last().document is None
+
+    # the operator of another organisation sees none of URSCOP's leads
+    other = world.bot.user(9002)
+    await other.send("/leads")
+    assert "Nord Actif" in other.last().text and "Camille" not in other.last().text
+
+    operator = world.bot.user(9001)
+    await operator.send("/leads")
+    overview = operator.last().text
+    assert "Demandes reçues par URSCOP Hauts-de-France : 1" in overview
+    assert "Camille Martin" in overview and "Remise, en attente de réponse" in overview
+    await operator.click("Export CSV")
+    document = operator.last().document
+    assert document is not None and document[0].endswith(".csv")
+    rows = document[1].decode("utf-8-sig").splitlines()
+    assert rows[0].startswith("id;created_at;status;name") and len(rows) == 2
+    assert "Camille Martin" in rows[1] and "camille.martin@exemple.fr" in rows[1]
+    await operator.send("/stats")
+    stats = operator.last().text
+    assert "Orientations sur Boussole (anonymes) : 1" in stats
+    assert "(SCIC) : 1" in stats and "Hauts-de-France : 1" in stats
+    assert "Sans dispositif adapté (demande non couverte) : 0" in stats
+
+
+async def test_an_operator_qualifies_a_lead_for_someone_they_met(
+    world: World, kb: KnowledgeBase
+) -> None:
+    operator = await oriented(world, kb, user_id=9001)
+    await operator.click("mis en relation : URSCOP")
+    consent = operator.last()
+    assert "pour le compte de quelqu'un" in consent.text and "Qui reçoit quoi" in consent.text
+    await operator.click("La personne accepte")
+    await operator.send("Association La Voisinerie")
+    await operator.send("06 12 34 56 78")
+    await operator.send("Un café-cantine de quartier, rencontré au forum de l'ESS.")
+    await operator.click("Envoyer")
+    lead = (await world.leads.all())[0]
+    assert lead.data["consent"]["by"] == "operator" and lead.operator_id == 9001
+    assert lead.data["operator"]["organisation"]["id"] == "urscop_hdf"
+    await world.deliver()
+    assert "recueilli par un opérateur" in world.partner().last().text

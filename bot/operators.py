@@ -1,0 +1,181 @@
+"""What operators of partner organisations see: their leads, an export, statistics.
+
+Operators are listed in the partners file, each tied to one organisation; they see that
+organisation's leads only. Anyone else asking gets a clear refusal. Statistics of
+orientations are anonymous and global (including the orientations that found no good
+scheme: unmet demand); statistics of leads are the organisation's own.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+from collections import Counter
+from datetime import datetime, timedelta
+
+from bot.conversation import LEAD_STATUS_LABELS, Conversation
+from bot.lead_store import Lead, LeadStatus, LeadStore, now
+from bot.partners import Operator
+from bot.views import Action, Button, Kind, Reply
+
+LIST_LIMIT = 10  # leads shown per status in /leads (the CSV has them all)
+CSV_COLUMNS = [
+    "id",
+    "created_at",
+    "status",
+    "name",
+    "contact_kind",
+    "contact",
+    "description",
+    "territory",
+    "departement",
+    "region",
+    "profile",
+    "stage",
+    "schemes",
+    "consent_by",
+    "consent_version",
+    "consent_given_at",
+    "delivered_at",
+    "taken_at",
+    "decline_reason",
+    "followup",
+]
+
+
+def _csv_cell(value: object) -> str:
+    """A cell a spreadsheet will not run as a formula (CSV injection)."""
+    text = "" if value is None else str(value)
+    return "'" + text if text[:1] in ("=", "+", "-", "@", "\t", "\r") else text
+
+
+class OperatorDesk:
+    def __init__(self, leads: LeadStore, conversation: Conversation) -> None:
+        self.leads = leads
+        self.conversation = conversation
+        self.partners = conversation.partners
+        self.render = conversation.renderer.render
+
+    def refusal(self) -> Reply:
+        return Reply(self.render("operators.j2", kind="refused"))
+
+    async def overview(self, operator: Operator | None) -> Reply:
+        if operator is None:
+            return self.refusal()
+        organisation = self.partners.get(operator.organisation)
+        leads = await self.leads.for_organisation(operator.organisation)
+        groups = []
+        for status in LeadStatus:
+            mine = [lead for lead in leads if lead.status is status]
+            if mine:
+                groups.append(
+                    (LEAD_STATUS_LABELS[status.value], len(mine), [self._line(x) for x in mine])
+                )
+        text = self.render(
+            "operators.j2",
+            kind="leads",
+            organisation=organisation.name if organisation else operator.organisation,
+            total=len(leads),
+            groups=[(label, count, lines[:LIST_LIMIT]) for label, count, lines in groups],
+        )
+        rows = [[Button("📄 Export CSV", Action(Kind.leads, "csv"))]] if leads else []
+        rows.append([Button("📊 Statistiques", Action(Kind.stats))])
+        return Reply(text, rows)
+
+    @staticmethod
+    def _line(lead: Lead) -> str:
+        data = lead.data
+        schemes = ", ".join(r.get("name", "") for r in data.get("recommended", [])[:2])
+        where = (data.get("territory") or {}).get("label", "")
+        person = data.get("person", {}).get("name", "")
+        parts = [lead.created_at.strftime("%d/%m"), person, schemes, where]
+        return " · ".join(p for p in parts if p)
+
+    async def export(self, operator: Operator | None) -> Reply:
+        if operator is None:
+            return self.refusal()
+        leads = await self.leads.for_organisation(operator.organisation)
+        out = io.StringIO()
+        writer = csv.writer(out, delimiter=";")
+        writer.writerow(CSV_COLUMNS)
+        for lead in leads:
+            data = lead.data
+            contact = data.get("person", {}).get("contact", {})
+            territory = data.get("territory") or {}
+            consent = data.get("consent", {})
+            row = [
+                lead.id,
+                lead.created_at.isoformat(timespec="seconds"),
+                lead.status.value,
+                data.get("person", {}).get("name"),
+                contact.get("kind"),
+                contact.get("value"),
+                data.get("project", {}).get("description"),
+                territory.get("label"),
+                territory.get("departement"),
+                territory.get("region"),
+                data.get("profile"),
+                data.get("stage"),
+                " | ".join(r.get("scheme", "") for r in data.get("recommended", [])),
+                consent.get("by"),
+                consent.get("version"),
+                consent.get("given_at"),
+                lead.delivered_at.isoformat(timespec="seconds") if lead.delivered_at else "",
+                lead.taken_at.isoformat(timespec="seconds") if lead.taken_at else "",
+                lead.decline_reason,
+                lead.followup,
+            ]
+            writer.writerow([_csv_cell(cell) for cell in row])
+        name = f"boussole-demandes-{operator.organisation}-{now():%Y-%m-%d}.csv"
+        text = self.render("operators.j2", kind="csv", count=len(leads))
+        # UTF-8 with a byte order mark, so that spreadsheets read the accents
+        return Reply(text, document=(name, out.getvalue().encode("utf-8-sig")))
+
+    async def stats(self, operator: Operator | None) -> Reply:
+        if operator is None:
+            return self.refusal()
+        moment = now()
+        periods = [
+            ("7 derniers jours", moment - timedelta(days=7)),
+            ("30 derniers jours", moment - timedelta(days=30)),
+            ("depuis le début", None),
+        ]
+        leads = await self.leads.for_organisation(operator.organisation)
+        orientations = await self.leads.orientations()
+        schemes = self.conversation.kb.schemes
+
+        def since(items: list[datetime], start: datetime | None) -> int:
+            return sum(1 for moment_ in items if start is None or moment_ >= start)
+
+        finished_at = [o["finished_at"] for o in orientations]
+        finished_at = [m if m.tzinfo else m.replace(tzinfo=moment.tzinfo) for m in finished_at]
+        created = [lead.created_at for lead in leads]
+        top = Counter(o["schemes"].split(",")[0] for o in orientations if o["schemes"])
+        unmet = [o for o in orientations if o["unmet"]]
+        text = self.render(
+            "operators.j2",
+            kind="stats",
+            organisation=(self.partners.get(operator.organisation) or operator).name
+            or operator.organisation,
+            periods=[
+                (label, since(created, start), since(finished_at, start))
+                for label, start in periods
+            ],
+            by_status=Counter(LEAD_STATUS_LABELS[lead.status.value] for lead in leads),
+            by_scheme=Counter(
+                r.get("name", "") for lead in leads for r in lead.data.get("recommended", [])[:1]
+            ),
+            by_region=Counter(
+                (lead.data.get("territory") or {}).get("label", "").rpartition(", ")[2]
+                or "non précisé"
+                for lead in leads
+            ),
+            by_profile=Counter(lead.data.get("profile") or "non précisé" for lead in leads),
+            orientations=len(orientations),
+            top_schemes=[
+                (schemes[s].short_name if s in schemes else s, n) for s, n in top.most_common(5)
+            ],
+            unmet=len(unmet),
+            unmet_profiles=Counter(o["profile"] or "non précisé" for o in unmet),
+        )
+        return Reply(text, [[Button("📋 Les demandes", Action(Kind.leads))]])
