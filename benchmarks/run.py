@@ -8,7 +8,9 @@ same run, because machines here are noisy:
 - scheme search, against an exact dictionary lookup of the normalized query;
 - territory resolution, against a postal-code dictionary lookup;
 - the Telegram bot (benchmarks/telegram_bot.py): one orientation step through the real
-  Application, against a bare python-telegram-bot echo bot; memory after N conversations.
+  Application, against a bare python-telegram-bot echo bot; memory after N conversations;
+- lead delivery (benchmarks/outbox.py): outbox throughput on SQLite and PostgreSQL against
+  direct signed POSTs, and the time from consent to delivery.
 """
 
 from __future__ import annotations
@@ -253,6 +255,11 @@ def main() -> int:
             f"  note: the Telegram step is {telegram['ratio_median']:.1f}x the bare echo bot, "
             "over the 3x target; see README, « Performances »"
         )
+    from benchmarks.outbox import bench_outbox
+    from benchmarks.outbox import report as report_outbox
+
+    results["outbox"] = bench_outbox(kb, 100 if args.quick else 1000, 10 if args.quick else 50)
+    report_outbox(results["outbox"])
     out = ROOT / "benchmarks" / "results"
     out.mkdir(exist_ok=True)
     (out / "latest.json").write_text(json.dumps(results, indent=2))

@@ -184,6 +184,7 @@ def build_outbox(app: Application[Any, Any, Any, Any, Any, Any], settings: Setti
         smtp,
         reminder_after=timedelta(hours=settings.partner_reminder_hours),
         followup_after=timedelta(days=settings.followup_days),
+        first_retry=settings.outbox_first_retry,
     )
 
 
@@ -198,7 +199,11 @@ async def _post_init(app: Application[Any, Any, Any, Any, Any, Any]) -> None:
         log.warning("could not register the command menu", exc_info=True)
     app.bot_data[TaskKey] = asyncio.create_task(_purge_loop(service, settings))
     outbox = app.bot_data[OUTBOX] = build_outbox(app, settings)
-    app.bot_data[OUTBOX_TASK] = asyncio.create_task(outbox.run_forever(settings.outbox_interval))
+    if settings.outbox_worker:
+        service.on_lead = outbox.wake
+        app.bot_data[OUTBOX_TASK] = asyncio.create_task(
+            outbox.run_forever(settings.outbox_interval)
+        )
 
 
 async def _post_shutdown(app: Application[Any, Any, Any, Any, Any, Any]) -> None:

@@ -53,8 +53,13 @@ class Settings(BaseSettings):
     partner_reminder_hours: float = Field(default=72, gt=0)
     #: the person is asked whether they were contacted this many days after delivery
     followup_days: float = Field(default=14, gt=0)
+    #: run the delivery worker in this process (several processes may run one each)
+    outbox_worker: bool = True
     #: how often the delivery worker looks for due jobs (seconds)
     outbox_interval: float = Field(default=2.0, gt=0)
+    #: wait before the first retry of a failed delivery (seconds); later waits grow from
+    #: it (x2, x4, x10, x20, x60, then x120 each, about a day in all with the default)
+    outbox_first_retry: float = Field(default=30.0, gt=0)
     #: outgoing mail for partners who receive leads by email
     smtp_host: str | None = None
     smtp_port: int = Field(default=25, ge=1, le=65535)

@@ -350,16 +350,46 @@ class LeadStore:
             rows = await conn.execute(select(LeadRow).order_by(LeadRow.created_at))
             return [_lead(r) for r in rows.all()]
 
-    async def mark_delivered(self, lead_id: str) -> bool:
-        """The first channel reached the organisation; True the first time only."""
+    async def mark_delivered(
+        self, lead: Lead, reminder_after: timedelta, followup_after: timedelta
+    ) -> bool:
+        """The first channel reached the organisation: the lead is delivered, and the notice
+        to the person, the reminder and the follow-up are queued, in one transaction. True
+        the first time only."""
         moment = now()
-        async with self.engine.begin() as conn:
-            result = await conn.execute(
-                update(LeadRow)
-                .where(LeadRow.id == lead_id, LeadRow.status == LeadStatus.new.value)
-                .values(status=LeadStatus.delivered.value, delivered_at=moment, updated_at=moment)
-            )
-            return result.rowcount == 1
+        try:
+            async with self.engine.begin() as conn:
+                result = await conn.execute(
+                    update(LeadRow)
+                    .where(LeadRow.id == lead.id, LeadRow.status == LeadStatus.new.value)
+                    .values(
+                        status=LeadStatus.delivered.value, delivered_at=moment, updated_at=moment
+                    )
+                )
+                if result.rowcount != 1:
+                    return False
+                await enqueue(
+                    conn,
+                    JobKind.notify,
+                    lead.id,
+                    "notify:delivered",
+                    payload={"event": "delivered"},
+                )
+                await enqueue(
+                    conn,
+                    JobKind.remind,
+                    lead.id,
+                    "remind:1",
+                    due_at=moment + reminder_after,
+                    organisation=lead.organisation,
+                    payload={"n": 1},
+                )
+                await enqueue(
+                    conn, JobKind.followup, lead.id, "followup", due_at=moment + followup_after
+                )
+        except IntegrityError:  # another worker did it at the same instant
+            return False
+        return True
 
     async def set_status(
         self,

@@ -11,9 +11,11 @@ deduplicates (webhook `X-Boussole-Delivery`, email `Message-ID`).
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from datetime import timedelta
+from functools import partial
 from typing import Any, Protocol
 
 import httpx
@@ -37,8 +39,9 @@ class Messenger(Protocol):
     async def send(self, chat_id: int, reply: Reply) -> None: ...
 
 
-def backoff(attempts: int) -> timedelta:
-    return timedelta(seconds=BACKOFF[min(attempts, len(BACKOFF)) - 1])
+def backoff(attempts: int, first: float = BACKOFF[0]) -> timedelta:
+    """The wait after the `attempts`-th failure, the schedule scaled to start at `first`."""
+    return timedelta(seconds=BACKOFF[min(attempts, len(BACKOFF)) - 1] * first / BACKOFF[0])
 
 
 def telegram_chat(chat_key: str) -> int | None:
@@ -56,7 +59,9 @@ class Outbox:
         reminder_after: timedelta = timedelta(hours=72),
         followup_after: timedelta = timedelta(days=14),
         client: httpx.AsyncClient | None = None,
+        first_retry: float = BACKOFF[0],
     ) -> None:
+        self.first_retry = first_retry
         self.leads = leads
         self.conversation = conversation
         self.partners = conversation.partners
@@ -65,6 +70,7 @@ class Outbox:
         self.reminder_after = reminder_after
         self.followup_after = followup_after
         self.client = client or httpx.AsyncClient(trust_env=False)
+        self._wake = asyncio.Event()
 
     async def close(self) -> None:
         await self.client.aclose()
@@ -76,11 +82,21 @@ class Outbox:
             await self.perform(job)
         return len(jobs)
 
+    def wake(self) -> None:
+        """A lead was just stored by this process: deliver it now rather than at the next
+        round (other processes find it at their next round)."""
+        self._wake.set()
+
+    async def _pause(self, interval: float) -> None:
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self._wake.wait(), interval)
+        self._wake.clear()
+
     async def run_forever(self, interval: float) -> None:
         while True:
             try:
                 if not await self.run_once():
-                    await asyncio.sleep(interval)
+                    await self._pause(interval)
             except asyncio.CancelledError:
                 raise
             except Exception:  # the database is unreachable…: try again later
@@ -96,11 +112,11 @@ class Outbox:
                 await self.leads.fail(job, exc.reason)
             else:
                 log.info("job %s (%s) will be retried: %s", job.id, job.kind, exc.reason)
-                await self.leads.retry(job, exc.reason, backoff(job.attempts))
+                await self.leads.retry(job, exc.reason, backoff(job.attempts, self.first_retry))
             return
         except Exception as exc:
             log.exception("job %s (%s) raised", job.id, job.kind)
-            await self.leads.retry(job, type(exc).__name__, backoff(job.attempts))
+            await self.leads.retry(job, type(exc).__name__, backoff(job.attempts, self.first_retry))
             return
         await self.leads.done(job)
 
@@ -140,7 +156,7 @@ class Outbox:
         channel: str,
         lead: dict[str, Any],
         event: str,
-        reply: Reply,
+        reply: Callable[[], Reply],
     ) -> None:
         if channel == "webhook":
             assert organisation.webhook_url and organisation.webhook_secret
@@ -153,36 +169,21 @@ class Outbox:
         elif channel == "telegram":
             if self.messenger is None or organisation.telegram_chat_id is None:
                 raise DeliveryError("no Telegram bot to deliver with", permanent=False)
-            await self.messenger.send(organisation.telegram_chat_id, reply)
+            await self.messenger.send(organisation.telegram_chat_id, reply())
         else:
             raise DeliveryError(f"unknown channel {channel!r}", permanent=True)
 
     async def _deliver(self, job: Job, lead: Lead) -> None:
         organisation = self._organisation(job)
-        reply = self.conversation.partner_lead(lead)
+        reply = partial(self.conversation.partner_lead, lead)
         await self._send(organisation, job.channel or "", lead.data, "lead.created", reply)
-        if await self.leads.mark_delivered(lead.id):
-            moment = now()
-            await self.leads.enqueue(
-                JobKind.notify, lead.id, "notify:delivered", payload={"event": "delivered"}
-            )
-            await self.leads.enqueue(
-                JobKind.remind,
-                lead.id,
-                "remind:1",
-                due_at=moment + self.reminder_after,
-                organisation=lead.organisation,
-                payload={"n": 1},
-            )
-            await self.leads.enqueue(
-                JobKind.followup, lead.id, "followup", due_at=moment + self.followup_after
-            )
+        await self.leads.mark_delivered(lead, self.reminder_after, self.followup_after)
 
     async def _remind(self, job: Job, lead: Lead) -> None:
         if lead.status is not LeadStatus.delivered:  # someone answered: no reminder
             return
         organisation = self._organisation(job)
-        reply = self.conversation.partner_lead(lead, reminder=True)
+        reply = partial(self.conversation.partner_lead, lead, reminder=True)
         channels: Sequence[str] = organisation.channels
         for channel in channels:
             await self._send(organisation, channel, lead.data, "lead.reminder", reply)
@@ -200,7 +201,7 @@ class Outbox:
     async def _erased(self, job: Job) -> None:
         organisation = self._organisation(job)
         notice: dict[str, Any] = {"id": job.lead_id, "organisation": {"id": organisation.id}}
-        reply = self.conversation.erased_notice(job.lead_id)
+        reply = partial(self.conversation.erased_notice, job.lead_id)
         for channel in organisation.channels:
             await self._send(organisation, channel, notice, "lead.erased", reply)
 

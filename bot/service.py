@@ -45,6 +45,8 @@ class ChatService:
         self.leads = leads or LeadStore(store.engine)
         self.desk = PartnerDesk(self.leads, conversation)
         self.operators = OperatorDesk(self.leads, conversation)
+        #: called once a lead is stored (the delivery worker of this process wakes up)
+        self.on_lead: Callable[[], None] = lambda: None
 
     async def start(self, chat_key: str, payload: str = "") -> Turn:
         return await self.run(chat_key, lambda s: self.conversation.welcome(s, payload))
@@ -112,6 +114,8 @@ class ChatService:
                 return turn
             also = self._store_effects(chat_key, turn.effects) if turn.effects else None
             if await self.store.save(chat_key, turn.session, version, also):
+                if any(isinstance(e, SendLead) for e in turn.effects):
+                    self.on_lead()
                 return turn
             log.info("conversation moved on during an update; replaying it")
         return self.conversation.busy(session)

@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 import pytest
 from sqlalchemy import update
@@ -98,7 +99,7 @@ async def world(kb: KnowledgeBase, database_url: str) -> AsyncIterator[World]:
             database_url=database_url,
             smtp_host="127.0.0.1",
             smtp_port=smtp.port,
-            outbox_interval=3600,  # the tests run the worker themselves
+            outbox_worker=False,  # the tests run the worker themselves
         )
         bot = await start_app(settings, kb, partners=partners)
         world = World(bot, webhook, smtp, bot.app.bot_data["service"].leads)
@@ -393,3 +394,21 @@ async def test_an_operator_qualifies_a_lead_for_someone_they_met(
     assert lead.data["operator"]["organisation"]["id"] == "urscop_hdf"
     await world.deliver()
     assert "recueilli par un opérateur" in world.partner().last().text
+
+
+def test_the_example_partners_file_is_valid(kb: KnowledgeBase, tmp_path: Path) -> None:
+    from bot.partners import PartnersError, load_partners
+
+    contacts = {c.id for c in kb.contacts}
+    example = Path(__file__).resolve().parent.parent / "deploy" / "partners.example.yaml"
+    partners = load_partners(example, contacts)
+    assert [o.id for o in partners.organisations] == ["urscop_hdf", "nord_actif"]
+    assert partners.organisations[1].channels == ["webhook"]
+    broken = tmp_path / "partners.yaml"
+    text = example.read_text(encoding="utf-8")
+    broken.write_text(text.replace("contact: nord_actif", "contact: nord"), encoding="utf-8")
+    with pytest.raises(PartnersError, match="nord_actif"):
+        load_partners(broken, contacts)
+    broken.write_text("organisations:\n  - id: x\n    name: X\n", encoding="utf-8")
+    with pytest.raises(PartnersError, match="aucun moyen de transmettre"):
+        load_partners(broken)

@@ -226,3 +226,75 @@ def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return int(s.getsockname()[1])
+
+
+async def test_a_lead_survives_a_kill_and_a_receiver_down_during_the_restart(
+    emulator: Emulator, kb: KnowledgeBase, database_url: str, tmp_path: Path
+) -> None:
+    """The lead is committed, the process is killed before delivering it; the next process
+    starts while the partner's webhook is down; when it comes back, exactly one delivery."""
+    import asyncio
+
+    from tests.receivers import WebhookReceiver
+
+    secret = "http-test-webhook-secret"
+    async with WebhookReceiver(secret) as webhook:
+        partners = tmp_path / "partners.yaml"
+        partners.write_text(
+            "organisations:\n"
+            "  - id: urscop_hdf\n"
+            "    name: URSCOP Hauts-de-France\n"
+            "    contact: urscop_hdf\n"
+            f"    webhook_url: {webhook.url}\n"
+            f"    webhook_secret: {secret}\n",
+            encoding="utf-8",
+        )
+        env = bot_env(emulator, database_url, PARTNERS_FILE=str(partners))
+        first = BotProcess({**env, "OUTBOX_WORKER": "false"}, tmp_path / "first.log").start()
+        user = EmulatedUser(emulator, TOKEN, user_id=6001 + offset(database_url))
+        _, case = next((n, c) for n, c in load_cases() if "Voisinerie" in n)
+
+        def orientation_and_request() -> None:
+            user.send_command("/start")
+            user.wait_for(lambda s: any("Question 1" in m.text for m in s))
+            for question, value in case.answers.items():
+                click(user, option_label(kb, question, value))
+            user.send_text("59000")
+            user.wait_for(lambda s: "Lille (59)" in s[-1].text)
+            click(user, "mis en relation : URSCOP")
+            click(user, "J'accepte")
+            for text in ("Camille Martin", "camille@exemple.fr", "Un café-cantine de quartier."):
+                before = user.chat_state()
+                user.send_text(text)
+                user.wait_for(lambda state, before=before: state != before)
+            click(user, "Envoyer")
+            user.wait_for(lambda s: "C'est envoyé" in s[-1].text)
+
+        try:
+            await asyncio.to_thread(orientation_and_request)
+        finally:
+            first.kill()  # committed, never delivered: this process had no delivery worker
+        assert webhook.requests == []
+
+        await webhook.stop()  # the partner is down while the bot restarts
+        second = BotProcess(
+            {**env, "OUTBOX_FIRST_RETRY": "0.2", "OUTBOX_INTERVAL": "0.2"},
+            tmp_path / "second.log",
+        ).start()
+        try:
+            await asyncio.sleep(1.0)  # a few attempts fail meanwhile
+            await webhook.start()  # the partner is back, on the same address
+            for _ in range(150):
+                if webhook.unique:
+                    break
+                await asyncio.sleep(0.1)
+            await asyncio.to_thread(
+                user.wait_for, lambda s: "Votre demande a été remise" in s[-1].text, 15
+            )
+            await asyncio.sleep(0.5)  # nothing else arrives afterwards
+        finally:
+            second.stop()
+        created = [d for d in webhook.received if d.event == "lead.created"]
+        assert len(created) == 1, second.log()
+        assert "will be retried: connection failed" in second.log()  # it was really down
+        assert created[0].payload["lead"]["person"]["name"] == "Camille Martin"
