@@ -11,11 +11,16 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import signal
+import time
 from collections.abc import Awaitable
 from datetime import timedelta
+from pathlib import Path
 from typing import Any
 from urllib.parse import urlparse
 
+import uvicorn
+from sqlalchemy import text
 from telegram import Bot, BotCommand, LinkPreviewOptions, Update
 from telegram.constants import ParseMode
 from telegram.error import BadRequest, Forbidden, TelegramError
@@ -28,12 +33,14 @@ from bot.config import BotMode, Settings
 from bot.conversation import BOT_COMMANDS, Conversation
 from bot.delivery import DeliveryError, SmtpSettings
 from bot.engine import Session
+from bot.observe import RELOADS, JsonFormatter, log_update, update_type
 from bot.outbox import Outbox
 from bot.partners import Partners, load_partners
 from bot.service import ChatService
 from bot.storage import ConversationStore
 from bot.views import Reply, Turn
-from knowledge.loader import KnowledgeBase
+from bot.web import build_web
+from knowledge.loader import KnowledgeBase, KnowledgeError, load_knowledge
 
 log = logging.getLogger(__name__)
 
@@ -41,6 +48,7 @@ PURGE_EVERY = timedelta(hours=6)
 TaskKey = "purge_task"
 OUTBOX = "outbox"
 OUTBOX_TASK = "outbox_task"
+RELOAD_ROOT = "reload_root"
 
 
 class PerChatUpdateProcessor(BaseUpdateProcessor):
@@ -65,7 +73,15 @@ class PerChatUpdateProcessor(BaseUpdateProcessor):
         self._waiting[key] = self._waiting.get(key, 0) + 1
         try:
             async with lock:
-                await coroutine
+                started = time.perf_counter()
+                outcome = "ok"
+                try:
+                    await coroutine
+                except Exception:
+                    outcome = "error"
+                    raise
+                finally:
+                    log_update(update_type(update), key, time.perf_counter() - started, outcome)
         finally:
             self._waiting[key] -= 1
             if not self._waiting[key]:  # nobody else waits: forget the lock
@@ -97,6 +113,9 @@ def configure_logging(settings: Settings) -> None:
         level=settings.log_level.upper(),
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
     )
+    if settings.log_format == "json":
+        for handler in logging.getLogger().handlers:
+            handler.setFormatter(JsonFormatter())
     # httpx logs every request URL at INFO, and Bot API URLs contain the token
     logging.getLogger("httpx").setLevel(logging.WARNING)
     if settings.token:
@@ -192,6 +211,8 @@ async def _post_init(app: Application[Any, Any, Any, Any, Any, Any]) -> None:
     service = handlers.service_of(app)
     settings: Settings = app.bot_data["settings"]
     await service.store.migrate()
+    if RELOAD_ROOT in app.bot_data:  # polling mode started by `run`
+        _reload_on_sighup(app, app.bot_data[RELOAD_ROOT])
     commands = [BotCommand(name, description) for name, description in BOT_COMMANDS]
     try:
         await app.bot.set_my_commands(commands)
@@ -233,23 +254,102 @@ async def _purge_loop(service: ChatService, settings: Settings) -> None:
         await asyncio.sleep(PURGE_EVERY.total_seconds())
 
 
-def run(settings: Settings, kb: KnowledgeBase) -> int:
+ALLOWED = [Update.MESSAGE, Update.EDITED_MESSAGE, Update.CALLBACK_QUERY]
+
+
+def reload_knowledge(app: Application[Any, Any, Any, Any, Any, Any], root: Path | None) -> bool:
+    """Load the knowledge base again; keep the running one when the new one is invalid."""
+    service = handlers.service_of(app)
+    current = service.conversation
+    try:
+        kb = load_knowledge(root)
+    except KnowledgeError as exc:
+        RELOADS.labels("refused").inc()
+        log.error(
+            "knowledge base reload refused, still serving version %s:\n%s",
+            current.kb.version,
+            exc.render(),
+        )
+        return False
+    fresh = Conversation(
+        kb,
+        geo=current.geo,  # the territory index does not depend on the knowledge base
+        retention_days=current.retention_days,
+        partners=current.partners,
+        lead_retention_days=current.lead_retention_days,
+    )
+    service.swap(fresh)
+    outbox = app.bot_data.get(OUTBOX)
+    if outbox is not None:
+        outbox.conversation = fresh
+    RELOADS.labels("ok").inc()
+    log.info("knowledge base reloaded: version %s → %s", current.kb.version, kb.version)
+    return True
+
+
+def _reload_on_sighup(app: Application[Any, Any, Any, Any, Any, Any], root: Path | None) -> None:
+    with contextlib.suppress(NotImplementedError, RuntimeError):  # no signals here
+        asyncio.get_running_loop().add_signal_handler(
+            signal.SIGHUP, lambda: reload_knowledge(app, root)
+        )
+
+
+async def readiness(app: Application[Any, Any, Any, Any, Any, Any]) -> tuple[bool, dict[str, str]]:
+    service = handlers.service_of(app)
+    checks = {"knowledge": f"version {service.conversation.kb.version}"}
+    try:
+        async with service.store.engine.connect() as conn:
+            await conn.execute(text("SELECT 1"))
+        checks["database"] = "ok"
+    except Exception as exc:  # unreachable, wrong credentials…
+        checks["database"] = f"unreachable ({type(exc).__name__})"
+        return False, checks
+    return True, checks
+
+
+async def serve_webhook(
+    app: Application[Any, Any, Any, Any, Any, Any], settings: Settings, root: Path | None
+) -> None:
+    """Webhook mode: Telegram posts to our web server, which also answers health checks."""
+    assert settings.webhook_url is not None and settings.webhook_secret is not None
+    secret = settings.webhook_secret.get_secret_value()
+    await app.initialize()
+    assert app.post_init is not None and app.post_shutdown is not None
+    await app.post_init(app)
+    await app.bot.set_webhook(settings.webhook_url, secret_token=secret, allowed_updates=ALLOWED)
+    await app.start()
+    _reload_on_sighup(app, root)
+
+    async def process(data: dict[str, Any]) -> None:
+        update = Update.de_json(data, app.bot)
+        await app.update_processor.process_update(update, app.process_update(update))
+
+    web = build_web(process, lambda: readiness(app), secret, urlparse(settings.webhook_url).path)
+    config = uvicorn.Config(
+        web,
+        host=settings.webhook_listen,
+        port=settings.webhook_port,
+        log_level="warning",
+        lifespan="off",
+        proxy_headers=True,
+    )
+    log.info("webhook mode on %s:%d", settings.webhook_listen, settings.webhook_port)
+    try:
+        await uvicorn.Server(config).serve()
+    finally:
+        await app.stop()
+        await app.post_shutdown(app)
+        await app.shutdown()
+
+
+def run(settings: Settings, kb: KnowledgeBase, root: Path | None = None) -> int:
     """`python -m bot run`: serve the bot until interrupted."""
     configure_logging(settings)
     app = build_application(settings, kb)
-    allowed = [Update.MESSAGE, Update.EDITED_MESSAGE, Update.CALLBACK_QUERY]
     if settings.bot_mode is BotMode.webhook:
-        assert settings.webhook_url is not None and settings.webhook_secret is not None
-        log.info("webhook mode on %s:%d", settings.webhook_listen, settings.webhook_port)
-        app.run_webhook(
-            listen=settings.webhook_listen,
-            port=settings.webhook_port,
-            url_path=urlparse(settings.webhook_url).path.lstrip("/"),
-            webhook_url=settings.webhook_url,
-            secret_token=settings.webhook_secret.get_secret_value(),
-            allowed_updates=allowed,
-        )
+        asyncio.run(serve_webhook(app, settings, root))
     else:
         log.info("polling mode, Bot API at %s", settings.telegram_api_base_url)
-        app.run_polling(poll_interval=settings.poll_interval, allowed_updates=allowed)
+        app.bot_data[RELOAD_ROOT] = root
+        app.run_polling(poll_interval=settings.poll_interval, allowed_updates=ALLOWED)
     return 0

@@ -79,7 +79,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     from bot.partners import PartnersError
 
     try:
-        return run(settings, kb)
+        return run(settings, kb, args.knowledge)
     except PartnersError as exc:
         print(exc, file=sys.stderr)
         return 2

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from enum import StrEnum
 from pathlib import Path
+from typing import Literal
 
 from pydantic import Field, SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -68,6 +69,8 @@ class Settings(BaseSettings):
     smtp_password: SecretStr | None = None
     smtp_starttls: bool = False
     log_level: str = "INFO"
+    #: `text` for a terminal, `json` (one object per line) for a log collector
+    log_format: Literal["text", "json"] = "text"
 
     @model_validator(mode="after")
     def _webhook_needs_url_and_secret(self) -> Settings:

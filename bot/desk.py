@@ -11,6 +11,7 @@ from dataclasses import dataclass
 
 from bot.conversation import DECLINE_REASONS, Conversation
 from bot.lead_store import JobKind, Lead, LeadStatus, LeadStore
+from bot.observe import LEADS
 from bot.views import Action, Kind, Reply, Turn
 
 OPEN = {LeadStatus.new, LeadStatus.delivered}
@@ -64,6 +65,7 @@ class PartnerDesk:
         assert current is not None
         if not moved:  # a double click, or another member of the group was faster
             return DeskAnswer(notice("stale"))
+        LEADS.labels(status.value).inc()
         await self.leads.enqueue(
             JobKind.notify, lead.id, f"notify:{status.value}", payload={"event": status.value}
         )

@@ -23,6 +23,7 @@ import httpx
 from bot.conversation import Conversation
 from bot.delivery import DeliveryError, SmtpSettings, post_webhook, send_email
 from bot.lead_store import Job, JobKind, Lead, LeadStatus, LeadStore, now
+from bot.observe import DELIVERIES, LEADS
 from bot.partners import Organisation
 from bot.views import Reply
 
@@ -108,16 +109,20 @@ class Outbox:
             await self._perform(job)
         except DeliveryError as exc:
             if exc.permanent or job.attempts >= len(BACKOFF):
+                DELIVERIES.labels(job.kind.value, job.channel or "-", "failed").inc()
                 log.warning("job %s (%s) failed for good: %s", job.id, job.kind, exc.reason)
                 await self.leads.fail(job, exc.reason)
             else:
+                DELIVERIES.labels(job.kind.value, job.channel or "-", "retry").inc()
                 log.info("job %s (%s) will be retried: %s", job.id, job.kind, exc.reason)
                 await self.leads.retry(job, exc.reason, backoff(job.attempts, self.first_retry))
             return
         except Exception as exc:
+            DELIVERIES.labels(job.kind.value, job.channel or "-", "retry").inc()
             log.exception("job %s (%s) raised", job.id, job.kind)
             await self.leads.retry(job, type(exc).__name__, backoff(job.attempts, self.first_retry))
             return
+        DELIVERIES.labels(job.kind.value, job.channel or "-", "ok").inc()
         await self.leads.done(job)
 
     # ---------------------------------------------------------------- one job
@@ -177,7 +182,8 @@ class Outbox:
         organisation = self._organisation(job)
         reply = partial(self.conversation.partner_lead, lead)
         await self._send(organisation, job.channel or "", lead.data, "lead.created", reply)
-        await self.leads.mark_delivered(lead, self.reminder_after, self.followup_after)
+        if await self.leads.mark_delivered(lead, self.reminder_after, self.followup_after):
+            LEADS.labels("delivered").inc()
 
     async def _remind(self, job: Job, lead: Lead) -> None:
         if lead.status is not LeadStatus.delivered:  # someone answered: no reminder

@@ -19,6 +19,7 @@ from bot.conversation import Conversation
 from bot.desk import PartnerDesk
 from bot.engine import Session
 from bot.lead_store import LeadStore, create_lead, record_orientation
+from bot.observe import LEADS, ORIENTATIONS
 from bot.operators import OperatorDesk
 from bot.partners import Operator
 from bot.storage import Also, ConversationStore
@@ -50,6 +51,12 @@ class ChatService:
 
     async def start(self, chat_key: str, payload: str = "") -> Turn:
         return await self.run(chat_key, lambda s: self.conversation.welcome(s, payload))
+
+    def swap(self, conversation: Conversation) -> None:
+        """Serve a reloaded knowledge base from the next update on."""
+        self.conversation = conversation
+        self.desk = PartnerDesk(self.leads, conversation)
+        self.operators = OperatorDesk(self.leads, conversation)
 
     def operator(self, chat_key: str) -> Operator | None:
         """The operator writing in this chat (a private chat's id is the user's id)."""
@@ -114,8 +121,12 @@ class ChatService:
                 return turn
             also = self._store_effects(chat_key, turn.effects) if turn.effects else None
             if await self.store.save(chat_key, turn.session, version, also):
-                if any(isinstance(e, SendLead) for e in turn.effects):
-                    self.on_lead()
+                for effect in turn.effects:
+                    if isinstance(effect, Finished):
+                        ORIENTATIONS.labels(str(effect.unmet).lower()).inc()
+                    else:
+                        LEADS.labels("new").inc()
+                        self.on_lead()
                 return turn
             log.info("conversation moved on during an update; replaying it")
         return self.conversation.busy(session)

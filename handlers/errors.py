@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import hashlib
 import logging
 from typing import Any
 
@@ -10,17 +9,14 @@ from telegram import Update
 from telegram.constants import ChatType
 from telegram.ext import Application
 
+from bot.observe import ERRORS, hashed
 from handlers.common import Context, chat_key, send, service_of
 
 log = logging.getLogger(__name__)
 
 
-def hashed(chat_id: int) -> str:
-    """A chat id in logs without the person's identifier."""
-    return hashlib.sha256(str(chat_id).encode()).hexdigest()[:12]
-
-
 async def on_error(update: object, context: Context) -> None:
+    ERRORS.inc()
     chat = update.effective_chat if isinstance(update, Update) else None
     log.error(
         "update failed (chat %s): %s",

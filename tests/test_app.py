@@ -4,10 +4,13 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Callable
+from pathlib import Path
 
 from telegram import Update
 
 from bot.app import PerChatUpdateProcessor, _RedactToken
+from knowledge.loader import KnowledgeBase
 
 
 def update(chat_id: int, update_id: int) -> Update:
@@ -52,3 +55,54 @@ def test_the_token_is_redacted_from_any_log_line() -> None:
     )
     assert _RedactToken(token).filter(record)
     assert token not in record.getMessage() and "<token>" in record.getMessage()
+
+
+async def test_knowledge_reload_keeps_the_running_base_when_the_new_one_is_invalid(
+    kb: KnowledgeBase, kb_copy: Callable[[], Path], tmp_path: Path
+) -> None:
+    from bot.app import build_application, readiness, reload_knowledge
+    from bot.config import Settings
+    from tests.telegram_offline import OfflineRequest
+
+    settings = Settings(
+        _env_file=None,
+        telegram_bot_token="1:T",
+        database_url=f"sqlite+aiosqlite:///{tmp_path / 'b.db'}",
+    )
+    app = build_application(settings, kb, request=OfflineRequest())
+    service = app.bot_data["service"]
+    root = kb_copy()
+    assert reload_knowledge(app, root)  # the small fixture base
+    assert len(service.conversation.kb.schemes) == 2
+    (root / "tree.yaml").write_text("questions: [oops", encoding="utf-8")
+    before = service.conversation
+    assert not reload_knowledge(app, root)
+    assert service.conversation is before  # still serving the valid one
+    await service.store.migrate()
+    ok, checks = await readiness(app)
+    assert ok and checks["database"] == "ok"
+    await service.store.close()
+
+    broken = build_application(
+        Settings(
+            _env_file=None,
+            telegram_bot_token="1:T",
+            database_url="postgresql+asyncpg://nobody:wrong@127.0.0.1:1/none",
+        ),
+        kb,
+        request=OfflineRequest(),
+    )
+    ok, checks = await readiness(broken)
+    assert not ok and checks["database"].startswith("unreachable")
+
+
+def test_json_logs_carry_the_update_fields_and_no_chat_id() -> None:
+    import json
+
+    from bot.observe import JsonFormatter, hashed
+
+    record = logging.LogRecord("boussole.updates", logging.INFO, __file__, 1, "update", (), None)
+    record.update, record.chat, record.ms, record.outcome = "message", hashed(4242), 3.2, "ok"
+    line = json.loads(JsonFormatter().format(record))
+    assert line["update"] == "message" and line["ms"] == 3.2 and line["outcome"] == "ok"
+    assert line["chat"] != "4242" and len(line["chat"]) == 12

@@ -211,8 +211,19 @@ def test_webhook_mode_checks_the_secret(
             timeout=5,
         )
         assert wrong.status_code == 403
+        base = f"http://127.0.0.1:{port}"
+        assert httpx.get(f"{base}/healthz", timeout=5).text == "ok"
+        ready = httpx.get(f"{base}/readyz", timeout=5)
+        assert ready.status_code == 200 and ready.json()["database"] == "ok"
+        assert ready.json()["knowledge"].startswith("version ")
+        exposed = httpx.get(f"{base}/metrics", timeout=5).text
+        assert 'boussole_updates_total{type="message"}' in exposed
+        assert "boussole_update_seconds_bucket" in exposed
     finally:
         bot.stop()
+    lines = [line for line in bot.log().splitlines() if "boussole.updates" in line]
+    assert lines and "update message chat=" in lines[0] and " ms ok" in lines[0]
+    assert str(9001 + offset(database_url)) not in "\n".join(lines)  # chats are hashed
 
 
 def offset(database_url: str) -> int:

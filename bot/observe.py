@@ -1,0 +1,112 @@
+"""Observability: Prometheus metrics and logs (text or JSON), never the token or a person.
+
+Each process exposes its own metrics (`/metrics` in webhook mode); Prometheus scrapes every
+worker. Log lines name chats by a short hash, never by their Telegram id.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+from datetime import UTC, datetime
+
+from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Histogram
+from prometheus_client import generate_latest as _generate
+
+REGISTRY = CollectorRegistry()
+UPDATES = Counter(
+    "boussole_updates", "Telegram updates handled, by type", ["type"], registry=REGISTRY
+)
+LATENCY = Histogram(
+    "boussole_update_seconds",
+    "Time to handle one update (reading and writing the conversation included)",
+    ["type"],
+    buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0),
+    registry=REGISTRY,
+)
+ERRORS = Counter("boussole_errors", "Updates whose handling failed", registry=REGISTRY)
+ORIENTATIONS = Counter(
+    "boussole_orientations_finished",
+    "Orientations that reached a result (unmet: no scheme fits)",
+    ["unmet"],
+    registry=REGISTRY,
+)
+LEADS = Counter(
+    "boussole_leads",
+    "Leads entering a status (new, delivered, taken…)",
+    ["status"],
+    registry=REGISTRY,
+)
+DELIVERIES = Counter(
+    "boussole_delivery_attempts",
+    "Outbox jobs attempted, by kind, channel and outcome (ok, retry, failed)",
+    ["kind", "channel", "outcome"],
+    registry=REGISTRY,
+)
+RELOADS = Counter(
+    "boussole_knowledge_reloads",
+    "Knowledge base reloads, by outcome",
+    ["outcome"],
+    registry=REGISTRY,
+)
+
+UPDATE_LOG = logging.getLogger("boussole.updates")
+
+
+def metrics() -> tuple[bytes, str]:
+    """The Prometheus exposition of this process, and its content type."""
+    return _generate(REGISTRY), CONTENT_TYPE_LATEST
+
+
+def hashed(chat_id: int | str) -> str:
+    """A chat in logs, without the person's identifier."""
+    return hashlib.sha256(str(chat_id).encode()).hexdigest()[:12]
+
+
+class JsonFormatter(logging.Formatter):
+    """One JSON object per line, with the fields given in `extra=`."""
+
+    FIELDS = ("update", "chat", "ms", "outcome")
+
+    def format(self, record: logging.LogRecord) -> str:
+        data: dict[str, object] = {
+            "time": datetime.fromtimestamp(record.created, UTC).isoformat(timespec="milliseconds"),
+            "level": record.levelname.lower(),
+            "logger": record.name,
+            "message": record.getMessage(),
+        }
+        for field in self.FIELDS:
+            if hasattr(record, field):
+                data[field] = getattr(record, field)
+        if record.exc_info:
+            data["error"] = self.formatException(record.exc_info)
+        return json.dumps(data, ensure_ascii=False)
+
+
+def update_type(update: object) -> str:
+    """`message`, `callback_query`, `edited_message`… (the Bot API field that is set)."""
+    to_dict = getattr(update, "to_dict", None)
+    if to_dict is None:
+        return "other"
+    keys = [k for k in to_dict() if k != "update_id"]
+    return keys[0] if keys else "other"
+
+
+def log_update(kind: str, chat: int | None, seconds: float, outcome: str) -> None:
+    UPDATES.labels(kind).inc()
+    LATENCY.labels(kind).observe(seconds)
+    chat_hash = hashed(chat) if chat is not None else "-"
+    UPDATE_LOG.info(
+        "update %s chat=%s %.1f ms %s",
+        kind,
+        chat_hash,
+        seconds * 1e3,
+        outcome,
+        extra={
+            "update": kind,
+            "chat": chat_hash,
+            "ms": round(seconds * 1e3, 2),
+            "outcome": outcome,
+        },
+    )
