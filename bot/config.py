@@ -23,8 +23,16 @@ class BotMode(StrEnum):
     webhook = "webhook"
 
 
+#: Docker/Compose secrets: a file per setting (e.g. /run/secrets/telegram_bot_token)
+SECRETS_DIR = Path("/run/secrets")
+
+
 class Settings(BaseSettings):
-    model_config = SettingsConfigDict(env_file=".env", extra="ignore")
+    model_config = SettingsConfigDict(
+        env_file=".env",
+        extra="ignore",
+        secrets_dir=str(SECRETS_DIR) if SECRETS_DIR.is_dir() else None,
+    )
 
     #: the token given by @BotFather
     telegram_bot_token: SecretStr | None = None
