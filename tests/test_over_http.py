@@ -226,6 +226,20 @@ def test_webhook_mode_checks_the_secret(
     assert str(9001 + offset(database_url)) not in "\n".join(lines)  # chats are hashed
 
 
+def stored_answers(database_url: str, chat_key: str) -> tuple[tuple[str, str], ...]:
+    import asyncio
+
+    from bot.storage import ConversationStore
+
+    async def load() -> tuple[tuple[str, str], ...]:
+        store = ConversationStore(database_url)
+        session, _ = await store.load(chat_key)
+        await store.close()
+        return session.answers
+
+    return asyncio.run(load())
+
+
 def offset(database_url: str) -> int:
     """Distinct chats for the SQLite and PostgreSQL runs of a test (one emulator serves both)."""
     return 500 if "postgresql" in database_url else 0
@@ -309,3 +323,70 @@ async def test_a_lead_survives_a_kill_and_a_receiver_down_during_the_restart(
         assert len(created) == 1, second.log()
         assert "will be retried: connection failed" in second.log()  # it was really down
         assert created[0].payload["lead"]["person"]["name"] == "Camille Martin"
+
+
+def test_two_workers_behind_a_balancer_share_every_conversation(
+    emulator: Emulator, kb: KnowledgeBase, database_url: str, tmp_path: Path
+) -> None:
+    """Two webhook workers, one database, a round-robin balancer in front: a conversation
+    hops between workers, a double click lands on both, one worker is killed mid-way."""
+    import threading
+
+    balancer_port, ports = free_port(), [free_port(), free_port()]
+    balancer = subprocess.Popen(
+        [sys.executable, str(ROOT / "tests" / "balancer.py"), str(balancer_port), *map(str, ports)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+    )
+    workers = [
+        BotProcess(
+            bot_env(
+                emulator,
+                database_url,
+                BOT_MODE="webhook",
+                WEBHOOK_URL=f"http://127.0.0.1:{balancer_port}/telegram",
+                WEBHOOK_SECRET="two-workers-secret",
+                WEBHOOK_PORT=str(port),
+            ),
+            tmp_path / f"worker{i}.log",
+        )
+        for i, port in enumerate(ports)
+    ]
+    try:
+        assert balancer.stdout is not None and balancer.stdout.readline().startswith(b"READY")
+        for worker in workers:
+            worker.start()
+        _, case = next((n, c) for n, c in load_cases() if "Colombelles" in n)
+        answers = list(case.answers.items())
+        user = EmulatedUser(emulator, TOKEN, user_id=8001 + offset(database_url))
+        user.send_command("/start")
+        user.wait_for(lambda s: any("Question 1" in m.text for m in s))
+
+        # a double click: the same button twice at once, through the balancer to both workers
+        message_id, data = user.button(option_label(kb, *answers[0]))
+        clicks = [threading.Thread(target=user.click, args=(message_id, data)) for _ in range(2)]
+        for thread in clicks:
+            thread.start()
+        for thread in clicks:
+            thread.join()
+        user.wait_for(lambda s: "Question 2" in s[-1].text)
+        for question, value in answers[1:4]:
+            click(user, option_label(kb, question, value))
+        served = httpx.get(f"http://127.0.0.1:{balancer_port}/_balancer", timeout=5).json()
+        assert set(served["served"]) == set(ports)  # the conversation hopped between workers
+
+        workers[0].kill()  # one worker dies mid-conversation
+        for question, value in answers[4:]:
+            click(user, option_label(kb, question, value))
+        state = user.wait_for(lambda s: "Où se situe votre projet" in s[-1].text)
+        assert any("Territoires zéro chômeur" in m.text or "zéro chômeur" in m.text for m in state)
+        # the double click was answered once: no question was skipped or repeated
+        assert "Question 2" not in state[-2].text
+        answered = [a.text for a in user.callback_answers() if a.text]
+        assert answered.count("Réponse déjà prise en compte.") <= 1
+        assert stored_answers(database_url, f"tg:{user.chat_id}") == tuple(answers)
+    finally:
+        for worker in workers:
+            worker.stop()
+        balancer.terminate()
+        balancer.wait(10)
