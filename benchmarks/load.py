@@ -1,0 +1,283 @@
+"""Load test: simulated people doing full orientations through the webhook, 1 and 2 workers.
+
+    python benchmarks/load.py [--users 40] [--seconds 30] [--soak 600]
+
+Worker processes (`python -m bot run`, webhook mode) share one database (PostgreSQL when
+BOUSSOLE_TEST_POSTGRES_URL is set, SQLite otherwise) and talk to a stub Bot API in this
+process that answers at once. Each simulated person posts an update to a worker (round
+robin, as a balancer would), waits for the answer (a worker answers once the update is
+handled, conversation written), then clicks the next button: /start, every question,
+then starts again. Reported: sustained updates per second, handling latency (median, p99,
+as seen at the webhook), errors, and the workers' memory over a soak.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import itertools
+import json
+import os
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+import httpx
+import uvicorn
+from sqlalchemy import MetaData
+from sqlalchemy.ext.asyncio import create_async_engine
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import JSONResponse
+from starlette.routing import Route
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from benchmarks.telegram_bot import orientation_path  # noqa: E402
+from bot.views import Action, Kind, encode_action  # noqa: E402
+from knowledge.loader import load_knowledge  # noqa: E402
+
+TOKEN = "123456:LOADTEST"
+SECRET = "load-test-secret"
+_ids = itertools.count(1)
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def stub_bot_api() -> Starlette:
+    """Telegram's Bot API, answering every method at once with a plausible result."""
+    me = {"id": 123456, "is_bot": True, "first_name": "Boussole", "username": "LoadBot"}
+
+    async def method(request: Request) -> JSONResponse:
+        await request.body()
+        name = request.path_params["method"]
+        if name == "getMe":
+            return JSONResponse({"ok": True, "result": me})
+        if name in ("sendMessage", "editMessageText"):
+            message = {
+                "message_id": next(_ids),
+                "date": 0,
+                "chat": {"id": 1, "type": "private"},
+                "text": "…",
+            }
+            return JSONResponse({"ok": True, "result": message})
+        return JSONResponse({"ok": True, "result": True})
+
+    return Starlette(routes=[Route("/bot{token}/{method}", method, methods=["GET", "POST"])])
+
+
+def rss_mib(pid: int) -> float:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) / 1024
+    return float("nan")
+
+
+async def empty_database(url: str) -> None:
+    engine = create_async_engine(url)
+    async with engine.begin() as conn:
+        tables = MetaData()
+        await conn.run_sync(tables.reflect)
+        await conn.run_sync(tables.drop_all)
+    await engine.dispose()
+
+
+def start_worker(port: int, api: str, database: str, log: Path) -> subprocess.Popen[bytes]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("TELEGRAM_", "BOT_"))}
+    env.update(
+        TELEGRAM_BOT_TOKEN=TOKEN,
+        TELEGRAM_API_BASE_URL=api,
+        DATABASE_URL=database,
+        BOT_MODE="webhook",
+        WEBHOOK_URL=f"http://127.0.0.1:{port}/telegram",
+        WEBHOOK_SECRET=SECRET,
+        WEBHOOK_PORT=str(port),
+        RATE_LIMIT="false",
+        LOG_FORMAT="json",
+        PYTHONPATH=str(ROOT),
+    )
+    return subprocess.Popen(
+        [sys.executable, "-m", "bot", "run"],
+        env=env,
+        cwd=log.parent,
+        stdout=log.open("ab"),
+        stderr=subprocess.STDOUT,
+    )
+
+
+def update(chat: int, *, text: str | None = None, data: str | None = None) -> dict[str, Any]:
+    user = {"id": chat, "is_bot": False, "first_name": "Load"}
+    chat_ = {"id": chat, "type": "private", "first_name": "Load"}
+    if text is not None:
+        entities = [{"type": "bot_command", "offset": 0, "length": len(text)}]
+        message = {
+            "message_id": next(_ids),
+            "date": 0,
+            "chat": chat_,
+            "from": user,
+            "text": text,
+            "entities": entities,
+        }
+        return {"update_id": next(_ids), "message": message}
+    return {
+        "update_id": next(_ids),
+        "callback_query": {
+            "id": str(next(_ids)),
+            "chat_instance": "load",
+            "from": user,
+            "data": data,
+            "message": {"message_id": 1, "date": 0, "chat": chat_, "text": "…"},
+        },
+    }
+
+
+async def people(
+    ports: list[int], users: int, seconds: float, path: list[tuple[str, str]], first_chat: int
+) -> dict[str, Any]:
+    latencies: list[float] = []
+    errors = 0
+    turn = itertools.cycle(ports)
+    deadline = time.perf_counter() + seconds
+    headers = {"X-Telegram-Bot-Api-Secret-Token": SECRET}
+
+    async def person(chat: int, client: httpx.AsyncClient) -> None:
+        nonlocal errors
+        while time.perf_counter() < deadline:
+            steps = [update(chat, text="/start")] + [
+                update(chat, data=encode_action(Action(Kind.answer, option, question, i)))
+                for i, (question, option) in enumerate(path)
+            ]
+            steps.append(update(chat, text="/recommencer"))
+            for body in steps:
+                if time.perf_counter() >= deadline:
+                    return
+                port = next(turn)
+                t0 = time.perf_counter()
+                try:
+                    answer = await client.post(
+                        f"http://127.0.0.1:{port}/telegram", json=body, headers=headers
+                    )
+                    if answer.status_code != 200:
+                        errors += 1
+                except httpx.HTTPError:
+                    errors += 1
+                latencies.append(time.perf_counter() - t0)
+
+    started = time.perf_counter()
+    async with httpx.AsyncClient(trust_env=False, timeout=30) as client:
+        await asyncio.gather(*(person(first_chat + i, client) for i in range(users)))
+    elapsed = time.perf_counter() - started
+    s = sorted(latencies)
+    return {
+        "updates": len(s),
+        "per_second": len(s) / elapsed,
+        "median_ms": statistics.median(s) * 1e3 if s else float("nan"),
+        "p99_ms": s[min(len(s) - 1, int(len(s) * 0.99))] * 1e3 if s else float("nan"),
+        "errors": errors,
+    }
+
+
+async def wait_ready(port: int) -> None:
+    async with httpx.AsyncClient(trust_env=False) as client:
+        for _ in range(300):
+            try:
+                if (await client.get(f"http://127.0.0.1:{port}/readyz")).status_code == 200:
+                    return
+            except httpx.HTTPError:
+                pass
+            await asyncio.sleep(0.1)
+    raise RuntimeError(f"worker on {port} did not become ready")
+
+
+async def run(users: int, seconds: float, soak: float) -> dict[str, Any]:
+    kb = load_knowledge()
+    path = orientation_path(kb)
+    tmp = Path(tempfile.mkdtemp(prefix="boussole-load-"))
+    database = os.environ.get("BOUSSOLE_TEST_POSTGRES_URL") or f"sqlite+aiosqlite:///{tmp}/load.db"
+    await empty_database(database)
+    api_port = free_port()
+    server = uvicorn.Server(
+        uvicorn.Config(stub_bot_api(), host="127.0.0.1", port=api_port, log_level="warning")
+    )
+    serving = asyncio.create_task(server.serve())
+    while not server.started:
+        await asyncio.sleep(0.05)
+    api = f"http://127.0.0.1:{api_port}"
+    results: dict[str, Any] = {"database": database.split(":")[0], "users": users}
+    workers: list[subprocess.Popen[bytes]] = []
+    try:
+        ports = [free_port(), free_port()]
+        for i, port in enumerate(ports):
+            workers.append(start_worker(port, api, database, tmp / f"worker{i}.log"))
+            await wait_ready(port)
+        await people(ports[:1], users, 2, path, 1)  # warm-up
+        for count in (1, 2):
+            results[f"workers_{count}"] = await people(
+                ports[:count], users, seconds, path, 100_000 * count
+            )
+        if soak:
+            before = [rss_mib(w.pid) for w in workers]
+            results["soak"] = await people(ports, users, soak, path, 900_000)
+            after = [rss_mib(w.pid) for w in workers]
+            results["soak"].update(seconds=soak, rss_before_mib=before, rss_after_mib=after)
+    finally:
+        for worker in workers:
+            worker.terminate()
+        for worker in workers:
+            worker.wait(20)
+        server.should_exit = True
+        await serving
+    return results
+
+
+def report(results: dict[str, Any]) -> None:
+    print(f"  load test ({results['users']} people, {results['database']}, 2 cores)")
+    for count in (1, 2):
+        r = results[f"workers_{count}"]
+        print(
+            f"    {count} worker{'s' if count > 1 else ' '}   : {r['per_second']:7.0f} updates/s, "
+            f"latency {r['median_ms']:.1f} ms median / {r['p99_ms']:.1f} ms p99, "
+            f"{r['errors']} errors ({r['updates']} updates)"
+        )
+    one, two = results["workers_1"], results["workers_2"]
+    print(f"    2 workers / 1 worker : {two['per_second'] / one['per_second']:.2f}x throughput")
+    soak = results.get("soak")
+    if soak:
+        before = ", ".join(f"{m:.1f}" for m in soak["rss_before_mib"])
+        after = ", ".join(f"{m:.1f}" for m in soak["rss_after_mib"])
+        print(
+            f"    soak {soak['seconds']:.0f} s        : {soak['per_second']:.0f} updates/s, "
+            f"{soak['errors']} errors; worker RSS {before} → {after} MiB"
+        )
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--users", type=int, default=40)
+    parser.add_argument("--seconds", type=float, default=30)
+    parser.add_argument("--soak", type=float, default=600, help="0 to skip")
+    parser.add_argument("--quick", action="store_true", help="20 people, 8 s, 20 s soak")
+    args = parser.parse_args()
+    if args.quick:
+        args.users, args.seconds, args.soak = 20, 8, 20
+    results = asyncio.run(run(args.users, args.seconds, args.soak))
+    report(results)
+    out = ROOT / "benchmarks" / "results"
+    out.mkdir(exist_ok=True)
+    (out / "load.json").write_text(json.dumps(results, indent=2))
+    errors = sum(results[k]["errors"] for k in results if isinstance(results[k], dict))
+    return 1 if errors else 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
