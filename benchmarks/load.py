@@ -29,8 +29,6 @@ from typing import Any
 
 import httpx
 import uvicorn
-from sqlalchemy import MetaData
-from sqlalchemy.ext.asyncio import create_async_engine
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse
@@ -39,6 +37,7 @@ from starlette.routing import Route
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from benchmarks.outbox import empty  # noqa: E402
 from benchmarks.telegram_bot import orientation_path  # noqa: E402
 from bot.views import Action, Kind, encode_action  # noqa: E402
 from knowledge.loader import load_knowledge  # noqa: E402
@@ -81,15 +80,6 @@ def rss_mib(pid: int) -> float:
         if line.startswith("VmRSS:"):
             return int(line.split()[1]) / 1024
     return float("nan")
-
-
-async def empty_database(url: str) -> None:
-    engine = create_async_engine(url)
-    async with engine.begin() as conn:
-        tables = MetaData()
-        await conn.run_sync(tables.reflect)
-        await conn.run_sync(tables.drop_all)
-    await engine.dispose()
 
 
 def start_worker(port: int, api: str, database: str, log: Path) -> subprocess.Popen[bytes]:
@@ -204,7 +194,7 @@ async def run(users: int, seconds: float, soak: float) -> dict[str, Any]:
     path = orientation_path(kb)
     tmp = Path(tempfile.mkdtemp(prefix="boussole-load-"))
     database = os.environ.get("BOUSSOLE_TEST_POSTGRES_URL") or f"sqlite+aiosqlite:///{tmp}/load.db"
-    await empty_database(database)
+    await empty(database)
     api_port = free_port()
     server = uvicorn.Server(
         uvicorn.Config(stub_bot_api(), host="127.0.0.1", port=api_port, log_level="warning")
