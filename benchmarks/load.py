@@ -216,10 +216,24 @@ async def run(users: int, seconds: float, soak: float) -> dict[str, Any]:
                 ports[:count], users, seconds, path, 100_000 * count
             )
         if soak:
-            before = [rss_mib(w.pid) for w in workers]
+            samples: list[list[float]] = []
+
+            async def sample() -> None:
+                while True:
+                    samples.append([rss_mib(w.pid) for w in workers])
+                    await asyncio.sleep(soak / 10)
+
+            sampler = asyncio.create_task(sample())
             results["soak"] = await people(ports, users, soak, path, 900_000)
-            after = [rss_mib(w.pid) for w in workers]
-            results["soak"].update(seconds=soak, rss_before_mib=before, rss_after_mib=after)
+            sampler.cancel()
+            samples.append([rss_mib(w.pid) for w in workers])
+            results["soak"].update(
+                seconds=soak,
+                rss_mib=samples,  # every tenth of the soak, per worker
+                rss_before_mib=samples[0],
+                rss_middle_mib=samples[len(samples) // 2],
+                rss_after_mib=samples[-1],
+            )
     finally:
         for worker in workers:
             worker.terminate()
@@ -243,11 +257,15 @@ def report(results: dict[str, Any]) -> None:
     print(f"    2 workers / 1 worker : {two['per_second'] / one['per_second']:.2f}x throughput")
     soak = results.get("soak")
     if soak:
-        before = ", ".join(f"{m:.1f}" for m in soak["rss_before_mib"])
-        after = ", ".join(f"{m:.1f}" for m in soak["rss_after_mib"])
+
+        def mib(values: list[float]) -> str:
+            return "/".join(f"{m:.1f}" for m in values)
+
         print(
             f"    soak {soak['seconds']:.0f} s        : {soak['per_second']:.0f} updates/s, "
-            f"{soak['errors']} errors; worker RSS {before} → {after} MiB"
+            f"{soak['errors']} errors; worker RSS (MiB, worker 1/2) start "
+            f"{mib(soak['rss_before_mib'])}, half-way {mib(soak['rss_middle_mib'])}, "
+            f"end {mib(soak['rss_after_mib'])}"
         )
 
 
