@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import shutil
 import subprocess
 import sys
@@ -40,6 +41,38 @@ def test_the_package_carries_the_whole_knowledge_base_and_the_migrations(tmp_pat
         if p.is_file() and "__pycache__" not in p.parts
     }
     assert in_repo - names == set()
+
+    # installed from the wheel alone (as in the image), the bot finds everything it needs
+    site = tmp_path / "site"
+    subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "pip",
+            "install",
+            "-q",
+            "--no-deps",
+            "--target",
+            str(site),
+            str(wheel),
+        ],
+        check=True,
+        capture_output=True,
+    )
+    env = {**os.environ, "PYTHONPATH": str(site)}
+
+    def run(*args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [sys.executable, *args], cwd=tmp_path, env=env, capture_output=True, text=True
+        )
+
+    where = run("-c", "import bot, knowledge; print(bot.__file__, knowledge.__file__)")
+    assert where.stdout.count(str(site)) == 2, where.stdout
+    assert run("-m", "bot", "kb", "check").returncode == 0
+    database = f"sqlite+aiosqlite:///{tmp_path / 'image.db'}"
+    upgraded = run("-m", "bot", "db", "upgrade", "--database", database)
+    assert upgraded.returncode == 0 and "migration 0004" in upgraded.stdout, upgraded.stderr
+    assert '"departement"' in run("-m", "bot", "where", "62000").stdout
 
 
 def test_nginx_accepts_the_configuration(tmp_path: Path) -> None:
