@@ -33,7 +33,7 @@ from bot.config import BotMode, Settings
 from bot.conversation import BOT_COMMANDS, Conversation
 from bot.delivery import DeliveryError, SmtpSettings
 from bot.engine import Session
-from bot.observe import RELOADS, JsonFormatter, log_update, update_type
+from bot.observe import OUTCOME, RELOADS, JsonFormatter, log_update, update_type
 from bot.outbox import Outbox
 from bot.partners import Partners, load_partners
 from bot.service import ChatService
@@ -74,14 +74,15 @@ class PerChatUpdateProcessor(BaseUpdateProcessor):
         try:
             async with lock:
                 started = time.perf_counter()
-                outcome = "ok"
+                OUTCOME.set("ok")
                 try:
                     await coroutine
                 except Exception:
-                    outcome = "error"
+                    OUTCOME.set("error")
                     raise
                 finally:
-                    log_update(update_type(update), key, time.perf_counter() - started, outcome)
+                    seconds = time.perf_counter() - started
+                    log_update(update_type(update), key, seconds, OUTCOME.get())
         finally:
             self._waiting[key] -= 1
             if not self._waiting[key]:  # nobody else waits: forget the lock

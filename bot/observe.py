@@ -9,6 +9,7 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
+from contextvars import ContextVar
 from datetime import UTC, datetime
 
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Histogram
@@ -52,6 +53,8 @@ RELOADS = Counter(
 )
 
 UPDATE_LOG = logging.getLogger("boussole.updates")
+#: how the update being handled ended: the error handler sets "error"
+OUTCOME: ContextVar[str] = ContextVar("outcome", default="ok")
 
 
 def metrics() -> tuple[bytes, str]:

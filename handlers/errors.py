@@ -9,7 +9,7 @@ from telegram import Update
 from telegram.constants import ChatType
 from telegram.ext import Application
 
-from bot.observe import ERRORS, hashed
+from bot.observe import ERRORS, OUTCOME, hashed
 from handlers.common import Context, chat_key, send, service_of
 
 log = logging.getLogger(__name__)
@@ -17,6 +17,7 @@ log = logging.getLogger(__name__)
 
 async def on_error(update: object, context: Context) -> None:
     ERRORS.inc()
+    OUTCOME.set("error")  # the update's log line says so
     chat = update.effective_chat if isinstance(update, Update) else None
     log.error(
         "update failed (chat %s): %s",

@@ -380,3 +380,31 @@ async def test_a_button_pressed_in_a_group_is_answered_and_stores_nothing(bot: H
     await group.press("r|||", group.last())
     assert bot.request.toasts[-1] == "Boussole répond en conversation privée."
     assert (await bot.stored(-100777)).step == 0
+
+
+async def test_one_log_line_per_update_with_its_outcome(
+    bot: Harness, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    from telegram import Update
+
+    user = bot.user(user_id=5151)
+    app = bot.app
+
+    async def through_the_processor(text: str) -> None:
+        update = Update.de_json({"update_id": 1, "message": user.message_data(text)}, app.bot)
+        await app.update_processor.process_update(update, app.process_update(update))
+
+    caplog.set_level("INFO", logger="boussole.updates")
+    await through_the_processor("/start")
+    conversation = bot.app.bot_data["service"].conversation
+
+    def broken(*_: Any) -> Any:
+        raise RuntimeError("boom")
+
+    monkeypatch.setattr(conversation, "handle_text", broken)
+    await through_the_processor("bonjour")
+    lines = [r.getMessage() for r in caplog.records if r.name == "boussole.updates"]
+    assert len(lines) == 2
+    assert lines[0].startswith("update message chat=") and lines[0].endswith(" ok")
+    assert lines[1].endswith(" error")
+    assert "5151" not in " ".join(lines)
