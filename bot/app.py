@@ -45,7 +45,7 @@ from knowledge.loader import KnowledgeBase, KnowledgeError, load_knowledge
 log = logging.getLogger(__name__)
 
 PURGE_EVERY = timedelta(hours=6)
-TaskKey = "purge_task"
+PURGE_TASK = "purge_task"
 OUTBOX = "outbox"
 OUTBOX_TASK = "outbox_task"
 RELOAD_ROOT = "reload_root"
@@ -219,7 +219,7 @@ async def _post_init(app: Application[Any, Any, Any, Any, Any, Any]) -> None:
         await app.bot.set_my_commands(commands)
     except Exception:  # the menu is a comfort: the bot works without it
         log.warning("could not register the command menu", exc_info=True)
-    app.bot_data[TaskKey] = asyncio.create_task(_purge_loop(service, settings))
+    app.bot_data[PURGE_TASK] = asyncio.create_task(_purge_loop(service, settings))
     outbox = app.bot_data[OUTBOX] = build_outbox(app, settings)
     if settings.outbox_worker:
         service.on_lead = outbox.wake
@@ -229,7 +229,7 @@ async def _post_init(app: Application[Any, Any, Any, Any, Any, Any]) -> None:
 
 
 async def _post_shutdown(app: Application[Any, Any, Any, Any, Any, Any]) -> None:
-    for key in (TaskKey, OUTBOX_TASK):
+    for key in (PURGE_TASK, OUTBOX_TASK):
         task = app.bot_data.pop(key, None)
         if task is not None:
             task.cancel()
@@ -256,6 +256,7 @@ async def _purge_loop(service: ChatService, settings: Settings) -> None:
 
 
 ALLOWED = [Update.MESSAGE, Update.EDITED_MESSAGE, Update.CALLBACK_QUERY]
+WEBHOOK_READY = "webhook server listening"  # logged once updates can be received
 
 
 def reload_knowledge(app: Application[Any, Any, Any, Any, Any, Any], root: Path | None) -> bool:
@@ -317,7 +318,6 @@ async def serve_webhook(
     await app.initialize()
     assert app.post_init is not None and app.post_shutdown is not None
     await app.post_init(app)
-    await app.bot.set_webhook(settings.webhook_url, secret_token=secret, allowed_updates=ALLOWED)
     await app.start()
     _reload_on_sighup(app, root)
 
@@ -334,9 +334,24 @@ async def serve_webhook(
         lifespan="off",
         proxy_headers=True,
     )
-    log.info("webhook mode on %s:%d", settings.webhook_listen, settings.webhook_port)
+    server = uvicorn.Server(config)
+    serving = asyncio.create_task(server.serve())
     try:
-        await uvicorn.Server(config).serve()
+        while not server.started:  # listen first, then tell Telegram where to post
+            if serving.done():
+                await serving  # it could not listen (port taken…): say why
+                return
+            await asyncio.sleep(0.05)
+        await app.bot.set_webhook(
+            settings.webhook_url, secret_token=secret, allowed_updates=ALLOWED
+        )
+        log.info(
+            "%s on %s:%d, webhook registered",
+            WEBHOOK_READY,
+            settings.webhook_listen,
+            settings.webhook_port,
+        )
+        await serving
     finally:
         await app.stop()
         await app.post_shutdown(app)

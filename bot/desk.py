@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from bot.conversation import DECLINE_REASONS, Conversation
 from bot.lead_store import JobKind, Lead, LeadStatus, LeadStore
 from bot.observe import LEADS
-from bot.views import Action, Kind, Reply, Turn
+from bot.views import Action, Kind, Reply
 
 OPEN = {LeadStatus.new, LeadStatus.delivered}
 MOVES: dict[str, tuple[LeadStatus, set[LeadStatus]]] = {
@@ -71,10 +71,9 @@ class PartnerDesk:
         )
         return DeskAnswer(notice(status.value), self.conversation.partner_lead(current))
 
-    async def followup(self, chat_key: str, action: Action, turn: Turn) -> Turn:
-        """The person answers « were you contacted? »; only for their own lead."""
+    async def followup(self, chat_key: str, action: Action) -> bool:
+        """The person answers « were you contacted? »: recorded for their own lead only."""
         lead = await self.leads.get(action.question)
         if lead is None or lead.chat_key != chat_key or action.arg not in ("yes", "no"):
-            return turn
-        await self.leads.record_followup(lead.id, action.arg)
-        return Turn(turn.session, [self.conversation.followup_thanks(action.arg)], False)
+            return False
+        return await self.leads.record_followup(lead.id, action.arg)

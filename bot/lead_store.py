@@ -26,7 +26,6 @@ from sqlalchemy import (
     Text,
     and_,
     delete,
-    func,
     insert,
     or_,
     select,
@@ -314,13 +313,6 @@ class LeadStore:
             query = query.where(JobRow.lead_id == lead_id)
         async with self.engine.connect() as conn:
             return [dict(r._mapping) for r in (await conn.execute(query)).all()]
-
-    async def next_due(self) -> datetime | None:
-        async with self.engine.connect() as conn:
-            value = await conn.scalar(
-                select(func.min(JobRow.due_at)).where(JobRow.status == "pending")
-            )
-        return _aware(value) if value else None
 
     # ---------------------------------------------------------------- leads
 

@@ -25,7 +25,7 @@ from bot.delivery import DeliveryError, SmtpSettings, post_webhook, send_email
 from bot.lead_store import Job, JobKind, Lead, LeadStatus, LeadStore, now
 from bot.observe import DELIVERIES, LEADS
 from bot.partners import Organisation
-from bot.views import Reply
+from bot.views import Reply, telegram_chat
 
 log = logging.getLogger(__name__)
 
@@ -43,11 +43,6 @@ class Messenger(Protocol):
 def backoff(attempts: int, first: float = BACKOFF[0]) -> timedelta:
     """The wait after the `attempts`-th failure, the schedule scaled to start at `first`."""
     return timedelta(seconds=BACKOFF[min(attempts, len(BACKOFF)) - 1] * first / BACKOFF[0])
-
-
-def telegram_chat(chat_key: str) -> int | None:
-    kind, _, value = chat_key.partition(":")
-    return int(value) if kind == "tg" and value.lstrip("-").isdigit() else None
 
 
 class Outbox:

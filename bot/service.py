@@ -23,7 +23,7 @@ from bot.observe import LEADS, ORIENTATIONS
 from bot.operators import OperatorDesk
 from bot.partners import Operator
 from bot.storage import Also, ConversationStore
-from bot.views import Action, Finished, Kind, SendLead, Turn
+from bot.views import Action, Finished, Kind, SendLead, Turn, telegram_chat
 
 log = logging.getLogger(__name__)
 
@@ -60,10 +60,7 @@ class ChatService:
 
     def operator(self, chat_key: str) -> Operator | None:
         """The operator writing in this chat (a private chat's id is the user's id)."""
-        kind, _, value = chat_key.partition(":")
-        if kind != "tg" or not value.isdigit():
-            return None
-        return self.conversation.partners.operator(int(value))
+        return self.conversation.partners.operator(telegram_chat(chat_key))
 
     async def text(self, chat_key: str, text: str) -> Turn:
         command = self.conversation.command_of(text)
@@ -79,8 +76,9 @@ class ChatService:
             return await self._operator_view(chat_key, action)
         if action is not None and kind is Kind.followup:
             session, _ = await self.store.load(chat_key)
-            stale = self.conversation.handle_action(session, None)
-            return await self.desk.followup(chat_key, action, stale)
+            if await self.desk.followup(chat_key, action):
+                return Turn(session, [self.conversation.followup_thanks(action.arg)], False)
+            return self.conversation.handle_action(session, None)  # not theirs, or forged
         operator = self.operator(chat_key)
         return await self.run(
             chat_key, lambda s: self.conversation.handle_action(s, action, operator)

@@ -89,6 +89,12 @@ class SendLead:
     operator_id: int | None = None
 
 
+def telegram_chat(chat_key: str) -> int | None:
+    """The Telegram chat id of a conversation key (`tg:<id>`); None for the console."""
+    kind, _, value = chat_key.partition(":")
+    return int(value) if kind == "tg" and value.lstrip("-").isdigit() else None
+
+
 #: Telegram refuses callback data over 64 bytes
 CALLBACK_LIMIT = 64
 _KINDS = {k.value: k for k in Kind}

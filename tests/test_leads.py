@@ -271,6 +271,11 @@ async def test_reminders_and_follow_up_survive_in_the_database(
     assert "c'est noté" in user.last().text.lower()
     lead = (await world.leads.all())[0]
     assert lead.followup == "no"
+    stranger = world.bot.user(777)  # someone else's lead, with a forged button
+    await stranger.send("/start")
+    await stranger.press(f"u||{lead.id}|yes", stranger.last())
+    assert "plus valable" in stranger.texts()
+    assert (await world.leads.get(lead.id)).followup == "no"  # type: ignore[union-attr]
 
 
 async def test_my_data_and_forget_tell_the_partner(world: World, kb: KnowledgeBase) -> None:

@@ -19,6 +19,7 @@ from pathlib import Path
 import httpx
 import pytest
 
+from bot.app import WEBHOOK_READY
 from knowledge.loader import KnowledgeBase, load_cases
 from tests.conftest import require_or_skip
 from tests.emulator_harness import (
@@ -61,9 +62,10 @@ class BotProcess:
             stdout=log,
             stderr=subprocess.STDOUT,
         )
-        started = self.log().count(READY) + 1
+        ready = WEBHOOK_READY if self.env.get("BOT_MODE") == "webhook" else READY
+        started = self.log().count(ready) + 1
         deadline = time.monotonic() + 30
-        while self.log().count(READY) < started:  # polling or the webhook is set up
+        while self.log().count(ready) < started:  # polling, or listening with the webhook set
             if self.proc.poll() is not None or time.monotonic() > deadline:
                 raise AssertionError(f"the bot did not start:\n{self.log()}")
             time.sleep(0.1)
