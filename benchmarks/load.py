@@ -39,7 +39,7 @@ sys.path.insert(0, str(ROOT))
 
 from benchmarks.outbox import empty  # noqa: E402
 from benchmarks.telegram_bot import orientation_path  # noqa: E402
-from bot.views import Action, Kind, encode_action  # noqa: E402
+from bot.screens.views import Action, Kind, encode_action  # noqa: E402
 from knowledge.loader import load_knowledge  # noqa: E402
 
 TOKEN = "123456:LOADTEST"

@@ -25,15 +25,15 @@ from sqlalchemy import MetaData
 from sqlalchemy.ext.asyncio import create_async_engine
 from telegram import Update
 
-from bot.app import build_application
-from bot.config import Settings
-from bot.conversation import Conversation
-from bot.delivery import post_webhook
-from bot.engine import Session
-from bot.lead_store import LeadStore, create_lead
-from bot.outbox import Outbox
-from bot.partners import Organisation, Partners
-from bot.storage import ConversationStore
+from bot.channels.telegram import build_application
+from bot.dialogue.router import Conversation
+from bot.leads.delivery import post_webhook
+from bot.leads.outbox import Outbox
+from bot.leads.partners import Organisation, Partners
+from bot.leads.store import LeadStore, create_lead
+from bot.orientation.engine import Session
+from bot.platform.config import Settings
+from bot.platform.storage import ConversationStore
 from knowledge.loader import KnowledgeBase, load_cases
 from tests.receivers import WebhookReceiver
 from tests.telegram_offline import OfflineRequest
@@ -86,7 +86,7 @@ async def throughput(kb: KnowledgeBase, url: str, count: int) -> dict[str, float
         async with store.engine.begin() as conn:
             for _ in range(count):
                 await create_lead(conn, sample_lead(), "bench:1", "urscop_hdf", ["webhook"])
-        outbox = Outbox(leads, conversation)
+        outbox = Outbox(leads, conversation.partner)
         t0 = time.perf_counter()
         while await outbox.run_once():
             pass

@@ -28,8 +28,8 @@ sys.path.insert(0, str(ROOT))
 
 import yaml  # noqa: E402
 
-from bot.engine import Engine, Session  # noqa: E402
-from bot.search import SchemeSearch  # noqa: E402
+from bot.orientation.engine import Engine, Session  # noqa: E402
+from bot.orientation.search import SchemeSearch  # noqa: E402
 from knowledge.loader import KNOWLEDGE_DIR, load_cases, load_knowledge, normalize  # noqa: E402
 
 PARSER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)  # the parser the loader uses
@@ -144,7 +144,7 @@ def bench_geography(repeat: int) -> dict[str, object]:
     import random
     import tracemalloc
 
-    from bot.geography import Geography
+    from bot.territory.geography import Geography
 
     builds = timings(Geography, max(3, repeat // 50))
     tracemalloc.start()

@@ -22,9 +22,9 @@ from typing import Any
 from telegram import Update
 from telegram.ext import Application, ApplicationBuilder, ContextTypes, MessageHandler, filters
 
-from bot.app import build_application
-from bot.config import Settings
-from bot.views import Action, Kind, encode_action
+from bot.channels.telegram import build_application
+from bot.platform.config import Settings
+from bot.screens.views import Action, Kind, encode_action
 from knowledge.loader import KnowledgeBase
 from tests.telegram_offline import OfflineRequest
 
@@ -77,7 +77,7 @@ def callback(chat_id: int, data: str) -> dict[str, Any]:
 
 def orientation_path(kb: KnowledgeBase) -> list[tuple[str, str]]:
     """A full path through the tree: the first option of each question asked."""
-    from bot.engine import Engine, Session
+    from bot.orientation.engine import Engine, Session
 
     engine = Engine(kb)
     session = Session()
@@ -99,7 +99,7 @@ async def timed(app: Application[Any, Any, Any, Any, Any, Any], data: dict[str, 
 async def echo_bot(updates: int, database: Path | None = None) -> list[float]:
     """A bare echo bot; with `database`, it also reads and writes the chat's row, as any
     bot that keeps its state must (the same store Boussole uses)."""
-    from bot.storage import ConversationStore
+    from bot.platform.storage import ConversationStore
 
     store = ConversationStore(f"sqlite+aiosqlite:///{database}") if database else None
     if store is not None:

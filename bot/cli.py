@@ -20,11 +20,11 @@ def _load(root: Path | None) -> KnowledgeBase | None:
 
 
 def cmd_chat(args: argparse.Namespace) -> int:
-    from bot.config import Settings
-    from bot.console import Console
-    from bot.conversation import Conversation
-    from bot.service import ChatService
-    from bot.storage import ConversationStore
+    from bot.channels.console import Console
+    from bot.dialogue.router import Conversation
+    from bot.dialogue.service import ChatService
+    from bot.platform.config import Settings
+    from bot.platform.storage import ConversationStore
 
     kb = _load(args.knowledge)
     if kb is None:
@@ -60,7 +60,7 @@ Pour essayer l'orientation sans Telegram, dans ce terminal : python -m bot chat
 def cmd_run(args: argparse.Namespace) -> int:
     from pydantic import ValidationError
 
-    from bot.config import Settings
+    from bot.platform.config import Settings
 
     try:
         settings = Settings()
@@ -75,8 +75,8 @@ def cmd_run(args: argparse.Namespace) -> int:
     kb = _load(args.knowledge)
     if kb is None:
         return 2
-    from bot.app import run
-    from bot.partners import PartnersError
+    from bot.channels.telegram import run
+    from bot.leads.partners import PartnersError
 
     try:
         return run(settings, kb, args.knowledge)
@@ -86,8 +86,8 @@ def cmd_run(args: argparse.Namespace) -> int:
 
 
 def cmd_db_upgrade(args: argparse.Namespace) -> int:
-    from bot.config import Settings
-    from bot.storage import ConversationStore
+    from bot.platform.config import Settings
+    from bot.platform.storage import ConversationStore
 
     url = args.database or Settings().database_url
 
@@ -117,8 +117,8 @@ def cmd_kb_check(args: argparse.Namespace) -> int:
     inactive = sum(not c.active for c in kb.contacts)
     print(f"  contacts          : {len(kb.contacts)} ({inactive} inactifs)")
     print(f"  financements      : {len(kb.funders)}")
-    from bot.geography import Geography
-    from bot.routing import KIND_LABELS, Router, in_region
+    from bot.territory.geography import Geography
+    from bot.territory.routing import KIND_LABELS, Router, in_region
     from knowledge.schema import REGIONS
 
     gaps = Router(kb, Geography()).gaps()
@@ -131,7 +131,7 @@ def cmd_kb_check(args: argparse.Namespace) -> int:
 
 
 def cmd_kb_graph(args: argparse.Namespace) -> int:
-    from bot.graph import mermaid
+    from bot.orientation.graph import mermaid
 
     kb = _load(args.knowledge)
     if kb is None:
@@ -146,8 +146,8 @@ def cmd_kb_graph(args: argparse.Namespace) -> int:
 
 
 def cmd_kb_cases(args: argparse.Namespace) -> int:
-    from bot.cases import run_case
-    from bot.engine import Engine
+    from bot.orientation.cases import run_case
+    from bot.orientation.engine import Engine
 
     kb = _load(args.knowledge)
     if kb is None:
@@ -175,7 +175,7 @@ def cmd_kb_cases(args: argparse.Namespace) -> int:
 def cmd_where(args: argparse.Namespace) -> int:
     import json
 
-    from bot.geography import Geography
+    from bot.territory.geography import Geography
 
     resolution = Geography().resolve(args.text)
     print(json.dumps(resolution.as_dict(), ensure_ascii=False, indent=2))

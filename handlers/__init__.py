@@ -11,7 +11,7 @@ from typing import Any
 
 from telegram.ext import Application
 
-from bot.service import ChatService
+from bot.dialogue.service import ChatService
 from handlers import errors, orientation, other
 from handlers.common import SERVICE, service_of
 

@@ -17,9 +17,9 @@ from telegram import (
 from telegram.error import BadRequest
 from telegram.ext import Application, ContextTypes
 
-from bot.render import html_to_text, split_reply
-from bot.service import ChatService
-from bot.views import Button, Reply, Turn, encode_action
+from bot.dialogue.service import ChatService
+from bot.screens.render import html_to_text, split_reply
+from bot.screens.views import Button, Reply, Turn, encode_action
 
 log = logging.getLogger(__name__)
 

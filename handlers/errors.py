@@ -9,7 +9,7 @@ from telegram import Update
 from telegram.constants import ChatType
 from telegram.ext import Application
 
-from bot.observe import ERRORS, OUTCOME, hashed
+from bot.platform.observe import ERRORS, OUTCOME, hashed
 from handlers.common import Context, chat_key, send, service_of
 
 log = logging.getLogger(__name__)

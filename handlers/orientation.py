@@ -8,7 +8,7 @@ from telegram import Message, Update
 from telegram.constants import ChatType
 from telegram.ext import Application, CallbackQueryHandler, CommandHandler, MessageHandler, filters
 
-from bot.views import Kind, decode_action
+from bot.screens.views import Kind, decode_action
 from handlers.common import Context, chat_key, redraw, send, service_of, toast
 
 PRIVATE = filters.ChatType.PRIVATE & filters.UpdateType.MESSAGE

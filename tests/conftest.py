@@ -9,8 +9,8 @@ import pytest
 from sqlalchemy import Connection, MetaData
 from sqlalchemy.ext.asyncio import create_async_engine
 
-from bot.conversation import Conversation
-from bot.engine import Engine
+from bot.dialogue.router import Conversation
+from bot.orientation.engine import Engine
 from knowledge.loader import KnowledgeBase, load_knowledge
 
 FIXTURES = Path(__file__).parent / "fixtures"

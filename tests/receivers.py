@@ -10,7 +10,7 @@ managers::
 
 ``WebhookReceiver`` is a tiny HTTP/1.1 server on ``asyncio.start_server`` (one request
 per connection, answered with ``Connection: close``), running in the test's event loop.
-It behaves like a careful CRM: it checks the signature with :func:`bot.delivery.verify`
+It behaves like a careful CRM: it checks the signature with :func:`bot.leads.delivery.verify`
 (401 if wrong or stale, 400 if headers are missing), stores the delivery, and answers
 200 to a duplicate ``X-Boussole-Delivery`` without storing it twice. ``SmtpReceiver``
 wraps aiosmtpd's ``Controller`` (its own thread and loop).
@@ -32,7 +32,7 @@ from typing import Any, Self
 from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import SMTP, AuthResult, Envelope, LoginPassword, Session
 
-from bot.delivery import verify
+from bot.leads.delivery import verify
 
 HOST = "127.0.0.1"
 

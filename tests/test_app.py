@@ -9,7 +9,7 @@ from pathlib import Path
 
 from telegram import Update
 
-from bot.app import PerChatUpdateProcessor, _RedactToken
+from bot.channels.telegram import PerChatUpdateProcessor, _RedactToken
 from knowledge.loader import KnowledgeBase
 
 
@@ -60,8 +60,8 @@ def test_the_token_is_redacted_from_any_log_line() -> None:
 async def test_knowledge_reload_keeps_the_running_base_when_the_new_one_is_invalid(
     kb: KnowledgeBase, kb_copy: Callable[[], Path], tmp_path: Path
 ) -> None:
-    from bot.app import build_application, readiness, reload_knowledge
-    from bot.config import Settings
+    from bot.channels.telegram import build_application, readiness, reload_knowledge
+    from bot.platform.config import Settings
     from tests.telegram_offline import OfflineRequest
 
     settings = Settings(
@@ -99,7 +99,7 @@ async def test_knowledge_reload_keeps_the_running_base_when_the_new_one_is_inval
 def test_json_logs_carry_the_update_fields_and_no_chat_id() -> None:
     import json
 
-    from bot.observe import JsonFormatter, hashed
+    from bot.platform.observe import JsonFormatter, hashed
 
     record = logging.LogRecord("boussole.updates", logging.INFO, __file__, 1, "update", (), None)
     record.update, record.chat, record.ms, record.outcome = "message", hashed(4242), 3.2, "ok"

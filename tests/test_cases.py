@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from bot.cases import run_case
-from bot.engine import Engine
+from bot.orientation.cases import run_case
+from bot.orientation.engine import Engine
 from knowledge.loader import KnowledgeBase, load_cases
 from knowledge.schema import Case
 

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import pytest
 
-from bot.conversation import Conversation
-from bot.engine import Session
-from bot.render import TELEGRAM_LIMIT, html_to_text, split_message
-from bot.views import Action, Kind, Reply, Turn
+from bot.dialogue.router import Conversation
+from bot.orientation.engine import Session
+from bot.screens.render import TELEGRAM_LIMIT, html_to_text, split_message
+from bot.screens.views import Action, Kind, Reply, Turn
 from knowledge.loader import KnowledgeBase
 from tests.telegram_html import html_errors
 
@@ -298,7 +298,7 @@ def test_forget_then_start_again_in_any_channel(conversation: Conversation) -> N
 
 
 def test_button_data_round_trips_and_refuses_forgeries(conversation: Conversation) -> None:
-    from bot.views import CALLBACK_LIMIT, decode_action, encode_action
+    from bot.screens.views import CALLBACK_LIMIT, decode_action, encode_action
 
     for question in conversation.kb.tree.questions:
         for option in question.options:

@@ -13,7 +13,7 @@ from typing import Any
 import httpx
 import pytest
 
-from bot.delivery import (
+from bot.leads.delivery import (
     DeliveryError,
     SmtpSettings,
     lead_email,

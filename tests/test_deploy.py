@@ -34,11 +34,13 @@ def test_the_package_carries_the_whole_knowledge_base_and_the_migrations(tmp_pat
     )
     wheel = next(tmp_path.glob("boussole-*.whl"))
     names = set(zipfile.ZipFile(wheel).namelist())
+    shipped = [
+        *(ROOT / "knowledge").rglob("*"),
+        *(ROOT / "bot").glob("*/templates/*"),
+        *(ROOT / "bot" / "platform" / "migrations").rglob("*"),
+    ]
     in_repo = {
-        str(p.relative_to(ROOT))
-        for folder in ("knowledge", "bot/templates", "bot/migrations")
-        for p in (ROOT / folder).rglob("*")
-        if p.is_file() and "__pycache__" not in p.parts
+        str(p.relative_to(ROOT)) for p in shipped if p.is_file() and "__pycache__" not in p.parts
     }
     assert in_repo - names == set()
 

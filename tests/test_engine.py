@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from bot.engine import Engine, Session, StaleAnswer, UnknownOption
+from bot.orientation.engine import Engine, Session, StaleAnswer, UnknownOption
 from knowledge.loader import load_knowledge
 from tests.conftest import KB_MIN
 

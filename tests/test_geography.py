@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from bot.geography import Geography
+from bot.territory.geography import Geography
 from knowledge.schema import REGIONS
 
 ROOT = Path(__file__).resolve().parent.parent

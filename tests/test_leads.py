@@ -16,10 +16,10 @@ import pytest
 from sqlalchemy import update
 from sqlalchemy.ext.asyncio import create_async_engine
 
-from bot.config import Settings
-from bot.lead_store import JobRow, LeadStatus, LeadStore
-from bot.outbox import Outbox
-from bot.partners import Operator, Organisation, Partners
+from bot.leads.outbox import Outbox
+from bot.leads.partners import Operator, Organisation, Partners
+from bot.leads.store import JobRow, LeadStatus, LeadStore
+from bot.platform.config import Settings
 from knowledge.loader import KnowledgeBase, load_cases
 from tests.receivers import SmtpReceiver, WebhookReceiver
 from tests.telegram_offline import TelegramUser
@@ -329,7 +329,7 @@ async def test_a_lead_committed_before_a_crash_is_delivered_after_restart(
     assert world.webhook.received == []
     fresh = Outbox(
         LeadStore(world.leads.engine),
-        world.outbox.conversation,
+        world.outbox.dialogue,
         world.outbox.messenger,
         world.outbox.smtp,
     )  # another process, started afterwards
@@ -402,7 +402,7 @@ async def test_an_operator_qualifies_a_lead_for_someone_they_met(
 
 
 def test_the_example_partners_file_is_valid(kb: KnowledgeBase, tmp_path: Path) -> None:
-    from bot.partners import PartnersError, load_partners
+    from bot.leads.partners import PartnersError, load_partners
 
     contacts = {c.id for c in kb.contacts}
     example = Path(__file__).resolve().parent.parent / "deploy" / "partners.example.yaml"

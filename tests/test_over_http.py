@@ -19,7 +19,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from bot.app import WEBHOOK_READY
+from bot.channels.telegram import WEBHOOK_READY
 from knowledge.loader import KnowledgeBase, load_cases
 from tests.conftest import require_or_skip
 from tests.emulator_harness import (
@@ -234,7 +234,7 @@ def test_webhook_mode_checks_the_secret(
 def stored_answers(database_url: str, chat_key: str) -> tuple[tuple[str, str], ...]:
     import asyncio
 
-    from bot.storage import ConversationStore
+    from bot.platform.storage import ConversationStore
 
     async def load() -> tuple[tuple[str, str], ...]:
         store = ConversationStore(database_url)

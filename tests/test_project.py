@@ -27,7 +27,7 @@ def test_ci_runs_readme_test_command() -> None:
 
 
 def test_readme_shows_the_current_decision_tree() -> None:
-    from bot.graph import mermaid
+    from bot.orientation.graph import mermaid
     from knowledge.loader import load_knowledge
 
     readme = (ROOT / "README.md").read_text(encoding="utf-8")
@@ -37,7 +37,7 @@ def test_readme_shows_the_current_decision_tree() -> None:
 
 
 def test_env_example_lists_every_setting() -> None:
-    from bot.config import Settings
+    from bot.platform.config import Settings
 
     example = (ROOT / ".env.example").read_text(encoding="utf-8")
     names = {line.split("=", 1)[0] for line in example.splitlines() if "=" in line}

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from bot.geography import Candidate, Geography
-from bot.routing import Router
+from bot.territory.geography import Candidate, Geography
+from bot.territory.routing import Router
 from knowledge.loader import KnowledgeBase, load_knowledge
 from knowledge.schema import REGIONS, ContactKind
 from tests.conftest import KB_MIN

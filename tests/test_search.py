@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from bot.search import SchemeSearch
+from bot.orientation.search import SchemeSearch
 from knowledge.loader import KnowledgeBase
 
 

@@ -10,8 +10,8 @@ from datetime import UTC, datetime, timedelta
 from sqlalchemy import Connection, text
 from sqlalchemy.ext.asyncio import create_async_engine
 
-from bot.engine import Session
-from bot.storage import ConversationStore
+from bot.orientation.engine import Session
+from bot.platform.storage import ConversationStore
 
 
 async def test_load_save_and_version_check(database_url: str) -> None:
@@ -63,8 +63,8 @@ async def test_migrations_build_exactly_the_models_and_run_twice(database_url: s
     from alembic.autogenerate import compare_metadata
     from alembic.runtime.migration import MigrationContext
 
-    import bot.lead_store  # noqa: F401
-    from bot.storage import Base
+    import bot.leads.store  # noqa: F401
+    from bot.platform.storage import Base
 
     store = ConversationStore(database_url)
     assert await store.migrate() == "0004"
@@ -108,7 +108,7 @@ def test_workers_starting_together_migrate_once(database_url: str) -> None:
     """Three processes start on an empty database at the same moment."""
     code = (
         "import asyncio, sys\n"
-        "from bot.storage import ConversationStore\n"
+        "from bot.platform.storage import ConversationStore\n"
         "async def main():\n"
         "    store = ConversationStore(sys.argv[1])\n"
         "    print(await store.migrate())\n"

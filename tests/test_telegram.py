@@ -15,10 +15,10 @@ from typing import Any
 import pytest
 from telegram.ext import Application
 
-from bot.app import build_application
-from bot.config import Settings
-from bot.engine import Session
-from bot.storage import ConversationStore
+from bot.channels.telegram import build_application
+from bot.orientation.engine import Session
+from bot.platform.config import Settings
+from bot.platform.storage import ConversationStore
 from knowledge.loader import KnowledgeBase, load_cases
 from tests.telegram_offline import OfflineRequest, TelegramUser
 

@@ -29,17 +29,18 @@ from telegram.ext import Defaults as _Defaults
 from telegram.request import BaseRequest
 
 import handlers
-from bot.config import BotMode, Settings
-from bot.conversation import BOT_COMMANDS, Conversation
-from bot.delivery import DeliveryError, SmtpSettings
-from bot.engine import Session
-from bot.observe import OUTCOME, RELOADS, JsonFormatter, log_update, update_type
-from bot.outbox import Outbox
-from bot.partners import Partners, load_partners
-from bot.service import ChatService
-from bot.storage import ConversationStore
-from bot.views import Reply, Turn
-from bot.web import build_web
+from bot.channels.web import build_web
+from bot.dialogue.commands import BOT_COMMANDS
+from bot.dialogue.router import Conversation
+from bot.dialogue.service import ChatService
+from bot.leads.delivery import DeliveryError, SmtpSettings
+from bot.leads.outbox import Outbox
+from bot.leads.partners import Partners, load_partners
+from bot.orientation.engine import Session
+from bot.platform.config import BotMode, Settings
+from bot.platform.observe import OUTCOME, RELOADS, JsonFormatter, log_update, update_type
+from bot.platform.storage import ConversationStore
+from bot.screens.views import Reply, Turn
 from knowledge.loader import KnowledgeBase, KnowledgeError, load_knowledge
 
 log = logging.getLogger(__name__)
@@ -199,7 +200,7 @@ def build_outbox(app: Application[Any, Any, Any, Any, Any, Any], settings: Setti
         )
     return Outbox(
         service.leads,
-        service.conversation,
+        service.conversation.partner,
         BotMessenger(app.bot),
         smtp,
         reminder_after=timedelta(hours=settings.partner_reminder_hours),
@@ -283,7 +284,7 @@ def reload_knowledge(app: Application[Any, Any, Any, Any, Any, Any], root: Path 
     service.swap(fresh)
     outbox = app.bot_data.get(OUTBOX)
     if outbox is not None:
-        outbox.conversation = fresh
+        outbox.dialogue = fresh.partner
     RELOADS.labels("ok").inc()
     log.info("knowledge base reloaded: version %s → %s", current.kb.version, kb.version)
     return True

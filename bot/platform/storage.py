@@ -35,7 +35,7 @@ from sqlalchemy.exc import DBAPIError, IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
-from bot.engine import Session
+from bot.orientation.engine import Session
 
 #: more work to do in the transaction that writes a conversation
 Also = Callable[[AsyncConnection], Awaitable[None]]

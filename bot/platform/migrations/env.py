@@ -1,6 +1,6 @@
 """Alembic environment: the migrations of Boussole's database.
 
-Boussole runs them itself (`bot.storage.migrate`, at start-up and with
+Boussole runs them itself (`bot.platform.storage.migrate`, at start-up and with
 `python -m bot db upgrade`), handing over an open connection. Run through the `alembic`
 command instead, it connects to `DATABASE_URL`.
 """
@@ -13,8 +13,8 @@ from alembic import context
 from sqlalchemy.engine import Connection
 from sqlalchemy.ext.asyncio import create_async_engine
 
-import bot.lead_store  # noqa: F401  (its tables belong to the schema)
-from bot.storage import Base
+import bot.leads.store  # noqa: F401  (its tables belong to the schema)
+from bot.platform.storage import Base
 
 target_metadata = Base.metadata
 
@@ -31,7 +31,7 @@ def run(connection: Connection) -> None:
 
 
 async def from_settings() -> None:
-    from bot.config import Settings
+    from bot.platform.config import Settings
 
     engine = create_async_engine(Settings().database_url)
     async with engine.begin() as conn:

@@ -9,10 +9,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from bot.conversation import DECLINE_REASONS, Conversation
-from bot.lead_store import JobKind, Lead, LeadStatus, LeadStore
-from bot.observe import LEADS
-from bot.views import Action, Kind, Reply
+from bot.leads.partner_dialogue import PartnerDialogue
+from bot.leads.store import JobKind, Lead, LeadStatus, LeadStore
+from bot.platform.observe import LEADS
+from bot.screens.labels import DECLINE_REASONS
+from bot.screens.views import Action, Kind, Reply
 
 OPEN = {LeadStatus.new, LeadStatus.delivered}
 MOVES: dict[str, tuple[LeadStatus, set[LeadStatus]]] = {
@@ -29,10 +30,10 @@ class DeskAnswer:
 
 
 class PartnerDesk:
-    def __init__(self, leads: LeadStore, conversation: Conversation) -> None:
+    def __init__(self, leads: LeadStore, dialogue: PartnerDialogue) -> None:
         self.leads = leads
-        self.conversation = conversation
-        self.partners = conversation.partners
+        self.dialogue = dialogue
+        self.partners = dialogue.partners
 
     def _allowed(self, lead: Lead, chat_id: int, user_id: int | None) -> bool:
         organisation = self.partners.get(lead.organisation)
@@ -42,7 +43,7 @@ class PartnerDesk:
         return operator is not None and operator.organisation == lead.organisation
 
     async def press(self, action: Action | None, chat_id: int, user_id: int | None) -> DeskAnswer:
-        notice = self.conversation.partner_notice
+        notice = self.dialogue.partner_notice
         if action is None or action.kind is not Kind.partner:
             return DeskAnswer(notice("stale"))
         lead = await self.leads.get(action.question)
@@ -52,11 +53,11 @@ class PartnerDesk:
             return DeskAnswer(notice("forbidden"))
         verb, _, code = action.arg.partition(":")
         if verb == "decline":
-            buttons = self.conversation.partner_buttons(lead, choosing_reason=True)
-            redrawn = self.conversation.partner_lead(lead)
+            buttons = self.dialogue.partner_buttons(lead, choosing_reason=True)
+            redrawn = self.dialogue.partner_lead(lead)
             return DeskAnswer(notice("reason"), Reply(redrawn.text, buttons))
         if verb == "back":
-            return DeskAnswer("", self.conversation.partner_lead(lead))
+            return DeskAnswer("", self.dialogue.partner_lead(lead))
         if verb not in MOVES or (verb == "reason" and code not in DECLINE_REASONS):
             return DeskAnswer(notice("stale"))
         status, allowed_from = MOVES[verb]
@@ -69,7 +70,7 @@ class PartnerDesk:
         await self.leads.enqueue(
             JobKind.notify, lead.id, f"notify:{status.value}", payload={"event": status.value}
         )
-        return DeskAnswer(notice(status.value), self.conversation.partner_lead(current))
+        return DeskAnswer(notice(status.value), self.dialogue.partner_lead(current))
 
     async def followup(self, chat_key: str, action: Action) -> bool:
         """The person answers « were you contacted? »: recorded for their own lead only."""

@@ -9,21 +9,26 @@ from __future__ import annotations
 import hashlib
 import html
 import re
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 from jinja2 import Environment, FileSystemLoader, StrictUndefined
 
-from bot.views import Reply
+from bot.screens.views import Reply
 
-TEMPLATES = Path(__file__).resolve().parent / "templates"
+_BOT = Path(__file__).resolve().parent.parent
+#: each capability keeps the templates of its own screens; names are unique across them
+TEMPLATES = tuple(
+    _BOT / room / "templates" for room in ("orientation", "territory", "leads", "dialogue")
+)
 TELEGRAM_LIMIT = 4096
 
 
 class Renderer:
-    def __init__(self, templates: Path = TEMPLATES) -> None:
+    def __init__(self, templates: Sequence[Path] = TEMPLATES) -> None:
         self.env = Environment(
-            loader=FileSystemLoader(str(templates)),
+            loader=FileSystemLoader([str(folder) for folder in templates]),
             autoescape=True,
             trim_blocks=True,
             lstrip_blocks=True,

@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any
 
-from bot.engine import Session
+from bot.orientation.engine import Session
 
 
 class Kind(StrEnum):

@@ -1,7 +1,7 @@
 """Leads and their outbox, in the same database as the conversations.
 
 A lead is written in the same transaction as the conversation step that sends it, with
-one outbox job per way of reaching the organisation. A worker (`bot.outbox`) claims due
+one outbox job per way of reaching the organisation. A worker (`bot.leads.outbox`) claims due
 jobs, performs them and records the outcome; a job is claimed by a conditional update
 (works the same on SQLite and PostgreSQL, with several workers), retried with backoff
 when it fails, and deduplicated by a unique key, so a lead is never lost and never
@@ -35,7 +35,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 from sqlalchemy.orm import Mapped, mapped_column
 
-from bot.storage import Base
+from bot.platform.storage import Base
 
 
 class LeadStatus(StrEnum):

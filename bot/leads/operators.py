@@ -13,10 +13,12 @@ import io
 from collections import Counter
 from datetime import datetime, timedelta
 
-from bot.conversation import LEAD_STATUS_LABELS, Conversation
-from bot.lead_store import Lead, LeadStatus, LeadStore, now
-from bot.partners import Operator
-from bot.views import Action, Button, Kind, Reply
+from bot.leads.partners import Operator, Partners
+from bot.leads.store import Lead, LeadStatus, LeadStore, now
+from bot.screens.labels import LEAD_STATUS_LABELS, button, group, label
+from bot.screens.render import Renderer
+from bot.screens.views import Action, Button, Kind, Reply
+from knowledge.loader import KnowledgeBase
 
 LIST_LIMIT = 10  # leads shown per status in /leads (the CSV has them all)
 CSV_COLUMNS = [
@@ -50,11 +52,13 @@ def _csv_cell(value: object) -> str:
 
 
 class OperatorDesk:
-    def __init__(self, leads: LeadStore, conversation: Conversation) -> None:
+    def __init__(
+        self, leads: LeadStore, partners: Partners, renderer: Renderer, kb: KnowledgeBase
+    ) -> None:
         self.leads = leads
-        self.conversation = conversation
-        self.partners = conversation.partners
-        self.render = conversation.renderer.render
+        self.partners = partners
+        self.render = renderer.render
+        self.kb = kb
 
     def refusal(self) -> Reply:
         return Reply(self.render("operators.j2", kind="refused"))
@@ -78,8 +82,8 @@ class OperatorDesk:
             total=len(leads),
             groups=[(label, count, lines[:LIST_LIMIT]) for label, count, lines in groups],
         )
-        rows = [[Button("📄 Export CSV", Action(Kind.leads, "csv"))]] if leads else []
-        rows.append([Button("📊 Statistiques", Action(Kind.stats))])
+        rows = [[Button(button("operator_csv"), Action(Kind.leads, "csv"))]] if leads else []
+        rows.append([Button(button("operator_stats"), Action(Kind.stats))])
         return Reply(text, rows)
 
     @staticmethod
@@ -135,14 +139,16 @@ class OperatorDesk:
         if operator is None:
             return self.refusal()
         moment = now()
+        named = group("periods")
         periods = [
-            ("7 derniers jours", moment - timedelta(days=7)),
-            ("30 derniers jours", moment - timedelta(days=30)),
-            ("depuis le début", None),
+            (named["week"], moment - timedelta(days=7)),
+            (named["month"], moment - timedelta(days=30)),
+            (named["all"], None),
         ]
+        unknown = label("unknown_value")
         leads = await self.leads.for_organisation(operator.organisation)
         orientations = await self.leads.orientations()
-        schemes = self.conversation.kb.schemes
+        schemes = self.kb.schemes
 
         def since(items: list[datetime], start: datetime | None) -> int:
             return sum(1 for moment_ in items if start is None or moment_ >= start)
@@ -166,16 +172,15 @@ class OperatorDesk:
                 r.get("name", "") for lead in leads for r in lead.data.get("recommended", [])[:1]
             ),
             by_region=Counter(
-                (lead.data.get("territory") or {}).get("label", "").rpartition(", ")[2]
-                or "non précisé"
+                (lead.data.get("territory") or {}).get("label", "").rpartition(", ")[2] or unknown
                 for lead in leads
             ),
-            by_profile=Counter(lead.data.get("profile") or "non précisé" for lead in leads),
+            by_profile=Counter(lead.data.get("profile") or unknown for lead in leads),
             orientations=len(orientations),
             top_schemes=[
                 (schemes[s].short_name if s in schemes else s, n) for s, n in top.most_common(5)
             ],
             unmet=len(unmet),
-            unmet_profiles=Counter(o["profile"] or "non précisé" for o in unmet),
+            unmet_profiles=Counter(o["profile"] or unknown for o in unmet),
         )
-        return Reply(text, [[Button("📋 Les demandes", Action(Kind.leads))]])
+        return Reply(text, [[Button(button("operator_leads"), Action(Kind.leads))]])

@@ -15,15 +15,15 @@ from datetime import timedelta
 
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from bot.conversation import Conversation
-from bot.desk import PartnerDesk
-from bot.engine import Session
-from bot.lead_store import LeadStore, create_lead, record_orientation
-from bot.observe import LEADS, ORIENTATIONS
-from bot.operators import OperatorDesk
-from bot.partners import Operator
-from bot.storage import Also, ConversationStore
-from bot.views import Action, Finished, Kind, SendLead, Turn, telegram_chat
+from bot.dialogue.router import Conversation
+from bot.leads.desk import PartnerDesk
+from bot.leads.operators import OperatorDesk
+from bot.leads.partners import Operator
+from bot.leads.store import LeadStore, create_lead, record_orientation
+from bot.orientation.engine import Session
+from bot.platform.observe import LEADS, ORIENTATIONS
+from bot.platform.storage import Also, ConversationStore
+from bot.screens.views import Action, Finished, Kind, SendLead, Turn, telegram_chat
 
 log = logging.getLogger(__name__)
 
@@ -44,8 +44,7 @@ class ChatService:
         self.store = store
         self.attempts = attempts
         self.leads = leads or LeadStore(store.engine)
-        self.desk = PartnerDesk(self.leads, conversation)
-        self.operators = OperatorDesk(self.leads, conversation)
+        self._desks(conversation)
         #: called once a lead is stored (the delivery worker of this process wakes up)
         self.on_lead: Callable[[], None] = lambda: None
 
@@ -55,8 +54,13 @@ class ChatService:
     def swap(self, conversation: Conversation) -> None:
         """Serve a reloaded knowledge base from the next update on."""
         self.conversation = conversation
-        self.desk = PartnerDesk(self.leads, conversation)
-        self.operators = OperatorDesk(self.leads, conversation)
+        self._desks(conversation)
+
+    def _desks(self, conversation: Conversation) -> None:
+        self.desk = PartnerDesk(self.leads, conversation.partner)
+        self.operators = OperatorDesk(
+            self.leads, conversation.partners, conversation.renderer, conversation.kb
+        )
 
     def operator(self, chat_key: str) -> Operator | None:
         """The operator writing in this chat (a private chat's id is the user's id)."""
@@ -77,7 +81,7 @@ class ChatService:
         if action is not None and kind is Kind.followup:
             session, _ = await self.store.load(chat_key)
             if await self.desk.followup(chat_key, action):
-                return Turn(session, [self.conversation.followup_thanks(action.arg)], False)
+                return Turn(session, [self.conversation.partner.followup_thanks(action.arg)], False)
             return self.conversation.handle_action(session, None)  # not theirs, or forged
         operator = self.operator(chat_key)
         return await self.run(
@@ -100,12 +104,12 @@ class ChatService:
         return self.conversation.my_data(session, await self.leads.for_chat(chat_key))
 
     async def unsupported(self, chat_key: str) -> Turn:
-        return await self.run(chat_key, self.conversation.unsupported)
+        return await self.run(chat_key, self.conversation.other.unsupported)
 
     async def failure(self, chat_key: str) -> Turn:
         """What to show after an error: where the person is, read again from the store."""
         session, _ = await self.store.load(chat_key)
-        return self.conversation.failure(session)
+        return self.conversation.other.failure(session)
 
     async def run(self, chat_key: str, step: Step) -> Turn:
         session = Session()
@@ -127,7 +131,7 @@ class ChatService:
                         self.on_lead()
                 return turn
             log.info("conversation moved on during an update; replaying it")
-        return self.conversation.busy(session)
+        return self.conversation.other.busy(session)
 
     def _store_effects(self, chat_key: str, effects: list[SendLead | Finished]) -> Also:
         async def also(conn: AsyncConnection) -> None:

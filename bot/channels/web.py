@@ -23,7 +23,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, PlainTextResponse, Response
 from starlette.routing import Route
 
-from bot.observe import metrics
+from bot.platform.observe import metrics
 
 log = logging.getLogger(__name__)
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from bot.engine import Engine, EngineError, Session
+from bot.orientation.engine import Engine, EngineError, Session
 from knowledge.schema import Case
 
 

@@ -11,7 +11,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Literal
 
-from bot.geography import Candidate, Geography
+from bot.territory.geography import Candidate, Geography
 from knowledge.loader import KnowledgeBase
 from knowledge.schema import REGIONS, Contact, ContactKind, Funder, Scope
 

@@ -6,11 +6,15 @@ import asyncio
 import sys
 from typing import TextIO
 
-from bot.render import html_to_text, split_reply
-from bot.service import ChatService
-from bot.views import Action, Reply, Turn
+from bot.dialogue.service import ChatService
+from bot.screens.labels import group
+from bot.screens.render import html_to_text, split_reply
+from bot.screens.views import Action, Reply, Turn
 
 QUIT = {"quitter", "q", "quit", "exit", "/quitter"}
+
+#: the console's own words (labels.yaml)
+WORDS = group("console")
 
 
 class Console:
@@ -60,19 +64,17 @@ class Console:
         if fresh:
             await self.service.store.delete(self.chat_key)
         self.show(await self.service.start(self.chat_key))
-        self.stdout.write("\n(Tapez le numéro d'une réponse, ou « quitter » pour sortir.)\n")
+        self.stdout.write(f"\n{WORDS['prompt_hint']}\n")
         while True:
             self.stdout.write("\n> ")
             self.stdout.flush()
             line = await asyncio.to_thread(self.stdin.readline)
             if not line:  # end of input (Ctrl-D or end of a script)
-                self.stdout.write(
-                    "\nÀ bientôt ! Vos réponses sont gardées pour la prochaine fois.\n"
-                )
+                self.stdout.write(f"\n{WORDS['goodbye_saved']}\n")
                 return 0
             if self.echo:
                 self.stdout.write(line if line.endswith("\n") else line + "\n")
             if line.strip().lower() in QUIT:
-                self.stdout.write("\nÀ bientôt sur Boussole !\n")
+                self.stdout.write(f"\n{WORDS['goodbye']}\n")
                 return 0
             self.show(await self.handle(line))

@@ -1,6 +1,6 @@
 """Being put in touch: checking what a person types, and the lead a partner receives.
 
-Pure functions, no I/O: the dialogue (`bot.conversation`) asks, this module checks and
+Pure functions, no I/O: the dialogue (`bot.dialogue.router`) asks, this module checks and
 assembles; the storage and the delivery are elsewhere.
 """
 
@@ -12,10 +12,11 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from bot.engine import Result, State
-from bot.geography import Candidate
-from bot.partners import EMAIL, Organisation
-from bot.routing import effective_profile
+from bot.leads.partners import EMAIL, Organisation
+from bot.orientation.engine import Result, State
+from bot.screens import labels
+from bot.territory.geography import Candidate
+from bot.territory.routing import effective_profile
 
 NAME_MAX = 80
 DESCRIPTION_MIN, DESCRIPTION_MAX = 10, 1000
@@ -69,7 +70,7 @@ def check_description(text: str) -> Checked:
     return Checked(description)
 
 
-CONTACT_KINDS = {"email": "e-mail", "phone": "téléphone", "telegram": "Telegram"}
+CONTACT_KINDS = labels.CONTACT_KINDS  # how each way of being reached is named
 
 
 def contact_parts(stored: str) -> tuple[str, str]:

@@ -20,12 +20,12 @@ from typing import Any, Protocol
 
 import httpx
 
-from bot.conversation import Conversation
-from bot.delivery import DeliveryError, SmtpSettings, post_webhook, send_email
-from bot.lead_store import Job, JobKind, Lead, LeadStatus, LeadStore, now
-from bot.observe import DELIVERIES, LEADS
-from bot.partners import Organisation
-from bot.views import Reply, telegram_chat
+from bot.leads.delivery import DeliveryError, SmtpSettings, post_webhook, send_email
+from bot.leads.partner_dialogue import PartnerDialogue
+from bot.leads.partners import Organisation
+from bot.leads.store import Job, JobKind, Lead, LeadStatus, LeadStore, now
+from bot.platform.observe import DELIVERIES, LEADS
+from bot.screens.views import Reply, telegram_chat
 
 log = logging.getLogger(__name__)
 
@@ -49,7 +49,7 @@ class Outbox:
     def __init__(
         self,
         leads: LeadStore,
-        conversation: Conversation,
+        dialogue: PartnerDialogue,
         messenger: Messenger | None = None,
         smtp: SmtpSettings | None = None,
         reminder_after: timedelta = timedelta(hours=72),
@@ -59,8 +59,8 @@ class Outbox:
     ) -> None:
         self.first_retry = first_retry
         self.leads = leads
-        self.conversation = conversation
-        self.partners = conversation.partners
+        self.dialogue = dialogue  # the texts partners and people read
+        self.partners = dialogue.partners
         self.messenger = messenger
         self.smtp = smtp
         self.reminder_after = reminder_after
@@ -132,11 +132,11 @@ class Outbox:
         if job.kind is JobKind.deliver:
             await self._deliver(job, lead)
         elif job.kind is JobKind.notify:
-            await self._tell_person(lead, self.conversation.lead_notice(lead, job.payload))
+            await self._tell_person(lead, self.dialogue.lead_notice(lead, job.payload))
         elif job.kind is JobKind.remind:
             await self._remind(job, lead)
         elif job.kind is JobKind.followup and self._still_waiting(lead):
-            await self._tell_person(lead, self.conversation.followup_question(lead))
+            await self._tell_person(lead, self.dialogue.followup_question(lead))
 
     @staticmethod
     def _still_waiting(lead: Lead) -> bool:
@@ -175,7 +175,7 @@ class Outbox:
 
     async def _deliver(self, job: Job, lead: Lead) -> None:
         organisation = self._organisation(job)
-        reply = partial(self.conversation.partner_lead, lead)
+        reply = partial(self.dialogue.partner_lead, lead)
         await self._send(organisation, job.channel or "", lead.data, "lead.created", reply)
         if await self.leads.mark_delivered(lead, self.reminder_after, self.followup_after):
             LEADS.labels("delivered").inc()
@@ -184,7 +184,7 @@ class Outbox:
         if lead.status is not LeadStatus.delivered:  # someone answered: no reminder
             return
         organisation = self._organisation(job)
-        reply = partial(self.conversation.partner_lead, lead, reminder=True)
+        reply = partial(self.dialogue.partner_lead, lead, reminder=True)
         channels: Sequence[str] = organisation.channels
         for channel in channels:
             await self._send(organisation, channel, lead.data, "lead.reminder", reply)
@@ -202,7 +202,7 @@ class Outbox:
     async def _erased(self, job: Job) -> None:
         organisation = self._organisation(job)
         notice: dict[str, Any] = {"id": job.lead_id, "organisation": {"id": organisation.id}}
-        reply = partial(self.conversation.erased_notice, job.lead_id)
+        reply = partial(self.dialogue.erased_notice, job.lead_id)
         for channel in organisation.channels:
             await self._send(organisation, channel, notice, "lead.erased", reply)
 
