@@ -36,6 +36,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_en
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 from bot.orientation.engine import Session
+from bot.platform.hotpath import Lane, lane_for
 
 #: more work to do in the transaction that writes a conversation
 Also = Callable[[AsyncConnection], Awaitable[None]]
@@ -103,6 +104,8 @@ class ConversationStore:
         )
         if sqlite:
             event.listen(self.engine.sync_engine, "connect", _sqlite_pragmas)
+        #: the read and the write of every update, straight through the driver
+        self.lane: Lane | None = lane_for(url)
 
     async def migrate(self, attempts: int = 5) -> str:
         """Bring the database schema to the latest migration; the revision it is at.
@@ -122,15 +125,23 @@ class ConversationStore:
         raise AssertionError("unreachable")
 
     async def close(self) -> None:
+        if self.lane is not None:
+            await self.lane.close()
         await self.engine.dispose()
 
     async def load(self, chat_key: str) -> tuple[Session, int]:
         """The stored session and its version (0 when the chat has none)."""
-        async with self.engine.connect() as conn:
-            row = (await conn.execute(_READ.where(ConversationRow.chat_key == chat_key))).first()
-        if row is None:
+        if self.lane is not None:
+            found = await self.lane.read(chat_key)
+        else:
+            async with self.engine.connect() as conn:
+                row = (
+                    await conn.execute(_READ.where(ConversationRow.chat_key == chat_key))
+                ).first()
+            found = None if row is None else (row.session_json, row.version)
+        if found is None:
             return Session(), 0
-        return Session.from_json(row.session_json), row.version
+        return Session.from_json(found[0]), found[1]
 
     async def save(
         self, chat_key: str, session: Session, version: int, also: Also | None = None
@@ -139,7 +150,10 @@ class ConversationStore:
 
         `also` runs in the same transaction, only when the session is written (a lead sent
         from this step is stored with it, or not at all)."""
-        values = {"session_json": session.to_json(), "updated_at": datetime.now(UTC)}
+        session_json, at = session.to_json(), datetime.now(UTC)
+        if also is None and self.lane is not None:
+            return await self.lane.write(chat_key, session_json, version, at)
+        values = {"session_json": session_json, "updated_at": at}
         if version == 0:
             try:
                 async with self.engine.begin() as conn:

@@ -21,6 +21,7 @@ def _all() -> dict[str, object]:
     return data
 
 
+@cache
 def group(name: str) -> dict[str, str]:
     """One group of labels, e.g. `group("lead_status")["taken"]`."""
     value = _all()[name]
