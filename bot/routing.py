@@ -148,7 +148,7 @@ class Router:
                 level=level,
                 reason=self._reason(served, level, place),
                 website=item.website,
-                note=item.note,
+                note=item.caution,
                 item_id=item.id,
             )
             ranked.append(((LEVEL_ORDER[level], -len(served), name), match, len(served)))

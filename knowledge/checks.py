@@ -14,7 +14,7 @@ from dataclasses import dataclass
 import yaml
 from rapidfuzz import fuzz, process
 
-from knowledge.schema import RESULT, Question, Scheme, Tree
+from knowledge.schema import RESULT, Contact, KnownGap, Question, Scheme, Tree
 
 NEG_INF = float("-inf")
 #: question id + option value, so that an answer button stays under Telegram's 64 bytes
@@ -371,4 +371,42 @@ def _check_tree(
                         "sur au moins un chemin",
                     )
                 )
+    return out
+
+
+def _check_gaps(gaps: list[KnownGap], contacts: list[Contact]) -> list[Problem]:
+    """A known gap names a real replacement and does not contradict a contact of the région."""
+    out: list[Problem] = []
+    ids = {c.id: c for c in contacts}
+    seen: set[tuple[str, str]] = set()
+    for gap in gaps:
+        entry = f"manque {gap.region}/{gap.kind}"
+        if (gap.region, gap.kind) in seen:
+            out.append(
+                Problem("knowledge/directory", entry, "manque déclaré deux fois", "gardez-en un")
+            )
+        seen.add((gap.region, gap.kind))
+        if gap.instead is not None and gap.instead not in ids:
+            out.append(
+                Problem(
+                    "knowledge/directory",
+                    entry,
+                    f"« instead » vise le contact inconnu « {gap.instead} »",
+                    "utilisez l'id d'un contact" + _suggest(gap.instead, ids),
+                )
+            )
+        present = [
+            c.id
+            for c in contacts
+            if c.active and c.kind == gap.kind and gap.region in c.scope.regions
+        ]
+        if present:
+            out.append(
+                Problem(
+                    "knowledge/directory",
+                    entry,
+                    f"déclaré manquant, mais {', '.join(present)} couvre cette région",
+                    "supprimez le manque, ou corrigez la zone du contact",
+                )
+            )
     return out

@@ -21,6 +21,7 @@ from knowledge.checks import (
     NEG_INF,
     Problem,
     _check_aliases,
+    _check_gaps,
     _check_sources,
     _check_tree,
     _count_paths,
@@ -31,7 +32,16 @@ from knowledge.checks import (
     best_scores,
     normalize,
 )
-from knowledge.schema import Case, Contact, Directory, Funder, Question, Scheme, Tree
+from knowledge.schema import (
+    Case,
+    Contact,
+    Directory,
+    Funder,
+    KnownGap,
+    Question,
+    Scheme,
+    Tree,
+)
 
 __all__ = [
     "KNOWLEDGE_DIR",
@@ -80,6 +90,7 @@ class KnowledgeBase:
     root: Path
     contacts: list[Contact] = field(default_factory=list)
     funders: list[Funder] = field(default_factory=list)
+    gaps: list[KnownGap] = field(default_factory=list)  # kinds of contact known not to exist
     directory_sources: dict[str, dict[str, object]] = field(default_factory=dict)
     questions: dict[str, Question] = field(init=False)
 
@@ -166,6 +177,11 @@ def _fix_for(err: Any) -> str:
     kind = err["type"]
     if kind == "missing":
         return "ajoutez ce champ (voir knowledge/schema.py pour sa forme)"
+    if kind == "extra_forbidden" and err["loc"] and err["loc"][-1] in ("warning", "note"):
+        return (
+            "ce champ a été scindé : `caution` (ce que la personne doit savoir, en clair) et "
+            "`curators` (doutes, sources à revoir, avec `since` : jamais montrés aux usagers)"
+        )
     if kind == "extra_forbidden":
         return "supprimez ce champ ou corrigez son nom (faute de frappe ?)"
     if kind == "string_pattern_mismatch":
@@ -256,7 +272,7 @@ def load_knowledge(root: Path | None = None) -> KnowledgeBase:
             else:
                 problems.extend(_check_tree(tree, schemes, _rel(tree_path, root), node))
 
-    contacts, funders, dir_sources = _load_directory(root, schemes, problems, digest)
+    contacts, funders, gaps, dir_sources = _load_directory(root, schemes, problems, digest)
 
     if problems:
         raise KnowledgeError(problems)
@@ -268,16 +284,18 @@ def load_knowledge(root: Path | None = None) -> KnowledgeBase:
         root=root,
         contacts=contacts,
         funders=funders,
+        gaps=gaps,
         directory_sources=dir_sources,
     )
 
 
 def _load_directory(
     root: Path, schemes: dict[str, Scheme], problems: list[Problem], digest: Any
-) -> tuple[list[Contact], list[Funder], dict[str, dict[str, object]]]:
+) -> tuple[list[Contact], list[Funder], list[KnownGap], dict[str, dict[str, object]]]:
     """knowledge/directory/*.yaml: contacts and funders, each sourced."""
     contacts: list[Contact] = []
     funders: list[Funder] = []
+    gaps: list[KnownGap] = []
     sources: dict[str, dict[str, object]] = {}
     seen: dict[str, str] = {}
     for path in sorted((root / "directory").glob("*.yaml")):
@@ -349,11 +367,27 @@ def _load_directory(
                                 _line_of(node, [*at, "sources"]),
                             )
                         )
+        for i, gap in enumerate(directory.gaps):
+            entry = f"gaps[{i}] {gap.region}/{gap.kind}"
+            for key in gap.sources:
+                if key not in directory.sources:
+                    problems.append(
+                        _unknown_source(
+                            rel,
+                            entry,
+                            "le manque",
+                            key,
+                            directory.sources,
+                            _line_of(node, ["gaps", i, "sources"]),
+                        )
+                    )
         contacts.extend(directory.contacts)
         funders.extend(directory.funders)
+        gaps.extend(directory.gaps)
         for key, src in directory.sources.items():
             sources[f"{path.stem}:{key}"] = src.model_dump()
-    return contacts, funders, sources
+    problems.extend(_check_gaps(gaps, contacts))
+    return contacts, funders, gaps, sources
 
 
 def _tree_schema_problems(
