@@ -91,6 +91,8 @@ class KnowledgeBase:
     contacts: list[Contact] = field(default_factory=list)
     funders: list[Funder] = field(default_factory=list)
     gaps: list[KnownGap] = field(default_factory=list)  # kinds of contact known not to exist
+    #: directory entry id -> its file stem (where its source keys live)
+    entry_files: dict[str, str] = field(default_factory=dict)
     directory_sources: dict[str, dict[str, object]] = field(default_factory=dict)
     questions: dict[str, Question] = field(init=False)
 
@@ -272,7 +274,9 @@ def load_knowledge(root: Path | None = None) -> KnowledgeBase:
             else:
                 problems.extend(_check_tree(tree, schemes, _rel(tree_path, root), node))
 
-    contacts, funders, gaps, dir_sources = _load_directory(root, schemes, problems, digest)
+    contacts, funders, gaps, entry_files, dir_sources = _load_directory(
+        root, schemes, problems, digest
+    )
 
     if problems:
         raise KnowledgeError(problems)
@@ -285,17 +289,21 @@ def load_knowledge(root: Path | None = None) -> KnowledgeBase:
         contacts=contacts,
         funders=funders,
         gaps=gaps,
+        entry_files=entry_files,
         directory_sources=dir_sources,
     )
 
 
 def _load_directory(
     root: Path, schemes: dict[str, Scheme], problems: list[Problem], digest: Any
-) -> tuple[list[Contact], list[Funder], list[KnownGap], dict[str, dict[str, object]]]:
+) -> tuple[
+    list[Contact], list[Funder], list[KnownGap], dict[str, str], dict[str, dict[str, object]]
+]:
     """knowledge/directory/*.yaml: contacts and funders, each sourced."""
     contacts: list[Contact] = []
     funders: list[Funder] = []
     gaps: list[KnownGap] = []
+    entry_files: dict[str, str] = {}
     sources: dict[str, dict[str, object]] = {}
     seen: dict[str, str] = {}
     for path in sorted((root / "directory").glob("*.yaml")):
@@ -343,6 +351,7 @@ def _load_directory(
                         )
                     )
                 seen[item.id] = rel
+                entry_files[item.id] = path.stem
                 for sid in item.schemes:
                     if sid not in schemes:
                         problems.append(
@@ -387,7 +396,7 @@ def _load_directory(
         for key, src in directory.sources.items():
             sources[f"{path.stem}:{key}"] = src.model_dump()
     problems.extend(_check_gaps(gaps, contacts))
-    return contacts, funders, gaps, sources
+    return contacts, funders, gaps, entry_files, sources
 
 
 def _tree_schema_problems(
