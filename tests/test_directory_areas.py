@@ -63,7 +63,7 @@ def test_a_known_gap_is_said_with_the_national_contact(
     assert "Pas de France Active en Corse : France Active pourra vous orienter." in text
     caen = Session((("profil", "porteur"),), "d:14")
     text = conversation.routing_reply(conversation.engine.state(caen)).text
-    assert "Pas de CRESS en Normandie : ARDES" in text
+    assert "Pas de CRESS en Normandie : ESS France" in text
     assert "CRESS Normandie" not in text
 
 
