@@ -108,7 +108,7 @@ def _today(args: argparse.Namespace) -> date:
 
 
 def cmd_kb_check(args: argparse.Namespace) -> int:
-    from knowledge.checks import audit, open_notes, primary_sources
+    from knowledge.reports import audit, open_notes, primary_sources
 
     kb = _load(args.knowledge)
     if kb is None:
@@ -171,7 +171,7 @@ def _print_coverage(kb: KnowledgeBase) -> None:
 
 
 def cmd_kb_stale(args: argparse.Namespace) -> int:
-    from knowledge.checks import verified
+    from knowledge.reports import verified
 
     kb = _load(args.knowledge)
     if kb is None:
