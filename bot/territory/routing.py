@@ -13,7 +13,7 @@ from typing import Literal
 
 from bot.territory.geography import Candidate, Geography
 from knowledge.loader import KnowledgeBase
-from knowledge.schema import REGIONS, Contact, ContactKind, Funder, Scope
+from knowledge.schema import REGIONS, Audience, Contact, ContactKind, Funder, Scope
 
 Level = Literal["departement", "region", "national"]
 LEVEL_ORDER = {"departement": 0, "region": 1, "national": 2}
@@ -78,6 +78,9 @@ class Routing:
         return in_region(self.territory.region.code)
 
 
+_AUDIENCES = frozenset(a.value for a in Audience)
+
+
 def effective_profile(facts: dict[str, str | None]) -> str | None:
     """The profile contacts must serve: a network acting for someone counts as that someone."""
     profile = facts.get("profile")
@@ -88,7 +91,9 @@ def effective_profile(facts: dict[str, str | None]) -> str | None:
             if on_behalf in ("porteur", "association", "collectivite", "entreprise")
             else None
         )
-    return profile
+    # answers that are not an audience (« propriétaire de locaux », « autre situation ») do not
+    # narrow the contacts: every network may look at the case
+    return profile if profile in _AUDIENCES else None
 
 
 class Router:
