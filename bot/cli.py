@@ -1,4 +1,4 @@
-"""Command line: `python -m bot run | chat | db upgrade | where | kb …`."""
+"""Command line: `python -m bot run | chat | db upgrade | where | kb check | kb stale | …`."""
 
 from __future__ import annotations
 
@@ -6,6 +6,7 @@ import argparse
 import asyncio
 import sys
 from collections.abc import Sequence
+from datetime import date
 from pathlib import Path
 
 from knowledge.loader import KnowledgeBase, KnowledgeError, load_cases, load_knowledge
@@ -102,13 +103,22 @@ def cmd_db_upgrade(args: argparse.Namespace) -> int:
     return 0
 
 
+def _today(args: argparse.Namespace) -> date:
+    return args.today or date.today()
+
+
 def cmd_kb_check(args: argparse.Namespace) -> int:
+    from knowledge.reports import audit, open_notes, primary_sources
+
     kb = _load(args.knowledge)
     if kb is None:
         print("\n✗ base refusée : corrigez les problèmes ci-dessus.", file=sys.stderr)
         return 1
+    today = _today(args)
+    problems = audit(kb, today)
     s = kb.stats
-    print(f"✓ base de connaissances valide (version {kb.version})")
+    verdict = "✗ base de connaissances à corriger" if problems else "✓ base de connaissances valide"
+    print(f"{verdict} (version {kb.version}, au {today.isoformat()})")
     print(f"  fiches            : {s.schemes}")
     print(f"  questions         : {s.questions} ({s.options} réponses possibles)")
     print(f"  chemins           : {s.paths}")
@@ -117,16 +127,63 @@ def cmd_kb_check(args: argparse.Namespace) -> int:
     inactive = sum(not c.active for c in kb.contacts)
     print(f"  contacts          : {len(kb.contacts)} ({inactive} inactifs)")
     print(f"  financements      : {len(kb.funders)}")
+    print(f"  manques connus    : {len(kb.gaps)}")
+    _print_coverage(kb)
+    print(
+        "  sources primaires par fiche (Légifrance, service-public, sites officiels ou du réseau) :"
+    )
+    for sid, (primary, total) in sorted(primary_sources(kb).items()):
+        print(f"    {sid:32} {primary}/{total}{'  ← aucune' if not primary else ''}")
+    notes = open_notes(kb)
+    print(f"  notes de curateurs ouvertes : {len(notes)}")
+    for note in notes:
+        print(f"    {note.age_days(today):>4} j  {note.file} [{note.entry}] {_short(note.text)}")
+    if problems:
+        print(f"\n✗ {len(problems)} problème{'s' * (len(problems) > 1)} :", file=sys.stderr)
+        for problem in problems:
+            print(f"- {problem}", file=sys.stderr)
+        return 1
+    return 0
+
+
+def _short(text: str, width: int = 80) -> str:
+    text = " ".join(text.split())
+    return text if len(text) <= width else text[: width - 1] + "…"
+
+
+def _print_coverage(kb: KnowledgeBase) -> None:
     from bot.territory.geography import Geography
     from bot.territory.routing import KIND_LABELS, Router, in_region
     from knowledge.schema import REGIONS
 
     gaps = Router(kb, Geography()).gaps()
-    missing = {code: kinds for code, kinds in gaps.items() if kinds}
-    print(f"  régions complètes : {len(gaps) - len(missing)} sur {len(gaps)}")
-    for code, kinds in sorted(missing.items(), key=lambda kv: REGIONS[kv[0]]):
-        labels = ", ".join(KIND_LABELS[k] for k in kinds)
-        print(f"    manque {in_region(code)} : {labels}")
+    known = {(g.region, g.kind) for g in kb.gaps}
+    missing = {code: [k for k in kinds if (code, k) not in known] for code, kinds in gaps.items()}
+    complete = sum(not kinds for kinds in gaps.values())
+    silent = {code: kinds for code, kinds in missing.items() if kinds}
+    print(f"  régions complètes : {complete} sur {len(gaps)}")
+    print(f"  régions sans trou silencieux : {len(gaps) - len(silent)} sur {len(gaps)}")
+    for code, kinds in sorted(gaps.items(), key=lambda kv: REGIONS[kv[0]]):
+        if not kinds:
+            continue
+        labels = [KIND_LABELS[k] + (" (manque connu)" if (code, k) in known else "") for k in kinds]
+        print(f"    manque {in_region(code)} : {', '.join(labels)}")
+
+
+def cmd_kb_stale(args: argparse.Namespace) -> int:
+    from knowledge.reports import verified
+
+    kb = _load(args.knowledge)
+    if kb is None:
+        return 1
+    today = _today(args)
+    months = args.months or 0
+    facts = [d for d in verified(kb) if d.age_days(today) >= months * 30.44]
+    head = f"plus de {months} mois" if months else "toutes"
+    print(f"Faits par ancienneté de vérification ({head}, au {today.isoformat()}) : {len(facts)}")
+    for d in facts:
+        age = d.age_days(today)
+        print(f"  {d.when.isoformat()}  {age:>4} j  {d.file} [{d.entry}] {_short(d.text, 60)}")
     return 0
 
 
@@ -210,9 +267,13 @@ def build_parser() -> argparse.ArgumentParser:
     where.set_defaults(func=cmd_where)
     kb = sub.add_parser("kb", help="la base de connaissances")
     kb_sub = kb.add_subparsers(dest="kb_command", required=True)
-    kb_sub.add_parser("check", help="valider la base et afficher un résumé").set_defaults(
-        func=cmd_kb_check
-    )
+    check = kb_sub.add_parser("check", help="valider la base et afficher un résumé")
+    check.add_argument("--today", type=date.fromisoformat, help="la date du jour (AAAA-MM-JJ)")
+    check.set_defaults(func=cmd_kb_check)
+    stale = kb_sub.add_parser("stale", help="les faits par date de vérification, du plus ancien")
+    stale.add_argument("--months", type=int, help="seulement ceux vérifiés il y a N mois ou plus")
+    stale.add_argument("--today", type=date.fromisoformat, help="la date du jour (AAAA-MM-JJ)")
+    stale.set_defaults(func=cmd_kb_stale)
     graph = kb_sub.add_parser("graph", help="l'arbre de décision en diagramme Mermaid")
     graph.add_argument("-o", "--output", help="fichier de sortie (sinon : écran)")
     graph.set_defaults(func=cmd_kb_graph)

@@ -59,11 +59,41 @@ class Source(Strict):
         return self
 
 
+class CuratorNote(Strict):
+    """A doubt for curators (conflicting sources, what to re-check): never shown to users.
+
+    `since` is when the doubt was written, so `kb check` can say how old it is. A note that is
+    settled is deleted, and the fact it concerned gets a new `verified_at`.
+    """
+
+    text: Text
+    since: date
+
+
+#: what a person reads: short and plain (doubts go to `curators`)
+UserText = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=500)]
+
+
+class Caution(Strict):
+    """What the person must watch out for, in plain French, shown with the fiche and the result.
+
+    `review_by`: the date after which it may be wrong (an experiment's end, a pending bill).
+    """
+
+    text: UserText
+    review_by: date | None = None
+
+
 class Fact(Strict):
-    """A legal or numeric statement; `sources` name keys of the file's `sources` map."""
+    """A legal or numeric statement; `sources` name keys of the file's `sources` map.
+
+    `review_by`: set it when the fact depends on a date (an end date, a call for projects, a
+    rate "jusqu'au", a pending bill); `kb check` fails once it is past.
+    """
 
     text: Text
     sources: list[Id] = Field(default_factory=list)
+    review_by: date | None = None
 
 
 class MoneyTopic(StrEnum):
@@ -109,7 +139,8 @@ class Scheme(Strict):
     pitfalls: list[Text] = Field(default_factory=list)
     examples: list[Example] = Field(default_factory=list)
     support: list[Organisation] = Field(default_factory=list)
-    warning: Text | None = None  # a caveat shown with the fiche (⚠ in the sources)
+    caution: Caution | None = None  # shown to users with the fiche and in the result
+    curators: list[CuratorNote] = Field(default_factory=list)  # never shown to users
     sources: dict[Id, Source] = Field(min_length=1)
     verified_at: date
 
@@ -273,7 +304,9 @@ class Contact(Strict):
     stages: list[Stage] = Field(default_factory=list)  # empty: every stage
     website: Annotated[str, StringConstraints(pattern=r"^https?://\S+$")] | None = None
     active: bool = True  # false: shown nowhere (e.g. in liquidation), kept for the record
-    note: Text | None = None  # a caveat shown with the contact
+    caution: UserText | None = None  # shown to users with the contact, plain French
+    curators: list[CuratorNote] = Field(default_factory=list)  # never shown to users
+    review_by: date | None = None  # the contact may have changed after this date
     sources: list[Id] = Field(min_length=1)
 
 
@@ -298,13 +331,37 @@ class Funder(Strict):
     profiles: list[Audience] = Field(default_factory=list)
     stages: list[Stage] = Field(default_factory=list)
     website: Annotated[str, StringConstraints(pattern=r"^https?://\S+$")] | None = None
-    note: Text | None = None
+    caution: UserText | None = None  # shown to users with the offer, plain French
+    curators: list[CuratorNote] = Field(default_factory=list)  # never shown to users
+    review_by: date | None = None  # amounts or calls may have changed after this date
     sources: list[Id] = Field(min_length=1)
 
 
+class KnownGap(Strict):
+    """A kind of contact that does not exist in a région (or that we know nobody for).
+
+    The bot then says so and shows the national contact instead of a silent hole; `kb check`
+    counts the région as covered for that kind.
+    """
+
+    region: str
+    kind: ContactKind
+    instead: Id | None = None  # the contact shown in its place (usually a national one)
+    curators: list[CuratorNote] = Field(default_factory=list)
+    sources: list[Id] = Field(min_length=1)
+    verified_at: date
+
+    @model_validator(mode="after")
+    def _known_region(self) -> KnownGap:
+        if self.region not in REGIONS:
+            raise ValueError(f"unknown région code {self.region!r}: use an INSEE code such as '32'")
+        return self
+
+
 class Directory(Strict):
-    """One directory file: its sources, and contacts and/or funders."""
+    """One directory file: its sources, and contacts, funders and/or known gaps."""
 
     sources: dict[Id, Source] = Field(min_length=1)
     contacts: list[Contact] = Field(default_factory=list)
     funders: list[Funder] = Field(default_factory=list)
+    gaps: list[KnownGap] = Field(default_factory=list)

@@ -207,3 +207,10 @@ def test_ids_too_long_for_a_telegram_button(kb_copy: KbCopy) -> None:
     edit(tree, "      - value: petit", "      - value: " + "p" * 40)  # 16 + 40 > 48
     message = refused(root)
     assert "trop long pour un bouton Telegram" in message and "[taille_du_projet]" in message
+
+
+def test_an_old_warning_field_says_how_it_was_split(kb_copy: KbCopy) -> None:
+    root = kb_copy()
+    edit(root / "schemes" / "beta.yaml", "pitch:", "warning: Source à vérifier.\npitch:")
+    message = refused(root)
+    assert "warning" in message and "`caution`" in message and "`curators`" in message

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from bot.territory.geography import Candidate, Geography
-from bot.territory.routing import Router
+from bot.territory.routing import Router, effective_profile
 from knowledge.loader import KnowledgeBase, load_knowledge
 from knowledge.schema import REGIONS, ContactKind
 from tests.conftest import KB_MIN
@@ -94,3 +94,25 @@ def test_real_directory_has_the_seed_networks(kb: KnowledgeBase, geo: Geography)
     assert "CRESS" in names and "Hauts-de-France" in names
     normandie = router.route(place(geo, "Colombelles"), "collectivite", "idee", ["tzcld"])
     assert all("liquidation" not in (m.note or "") for m in normandie.contacts)
+
+
+def test_an_owner_or_someone_outside_the_profiles_is_not_filtered_out() -> None:
+    """« Propriétaire de locaux » or « autre situation » are answers, not audiences: every
+    network may look at the case, instead of only those that list no profile."""
+    assert effective_profile({"profile": "proprietaire"}) is None
+    assert effective_profile({"profile": "autre"}) is None
+    assert effective_profile({"profile": "reseau", "on_behalf": "proprietaire"}) is None
+    assert effective_profile({"profile": "association"}) == "association"
+
+
+def test_a_social_landlord_is_routed_to_networks_that_serve_porteurs_too(
+    kb: KnowledgeBase, geo: Geography
+) -> None:
+    router = Router(kb, geo)
+    facts = {"profile": "proprietaire"}
+    routing = router.route(place(geo, "Lille"), effective_profile(facts), None, ["bcus"])
+    ids = [m.item_id for m in routing.contacts]
+    # France Active (local and national) lists the profiles it serves: a raw « proprietaire »
+    # would have hidden it from a landlord looking for a financer for its tenants
+    assert "nord_actif" in ids and "france_active" in ids, ids
+    assert "apes_hdf" in ids, ids  # the network that invented the BCUS

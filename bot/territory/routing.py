@@ -13,7 +13,7 @@ from typing import Literal
 
 from bot.territory.geography import Candidate, Geography
 from knowledge.loader import KnowledgeBase
-from knowledge.schema import REGIONS, Contact, ContactKind, Funder, Scope
+from knowledge.schema import REGIONS, Audience, Contact, ContactKind, Funder, Scope
 
 Level = Literal["departement", "region", "national"]
 LEVEL_ORDER = {"departement": 0, "region": 1, "national": 2}
@@ -67,12 +67,18 @@ class Routing:
     contacts: list[Match] = field(default_factory=list)
     funders: list[Match] = field(default_factory=list)
     local: bool = False  # at least one contact of the département or the région
+    #: kinds of contact known not to exist in the région: (what is missing, who to ask instead)
+    known_gaps: list[tuple[str, str]] = field(default_factory=list)
+    regional: str | None = None  # the région's ESS body (CRESS, or its substitute), if any
 
     @property
     def where(self) -> str:
         if self.territory is None:
             return "en France"
         return in_region(self.territory.region.code)
+
+
+_AUDIENCES = frozenset(a.value for a in Audience)
 
 
 def effective_profile(facts: dict[str, str | None]) -> str | None:
@@ -85,7 +91,9 @@ def effective_profile(facts: dict[str, str | None]) -> str | None:
             if on_behalf in ("porteur", "association", "collectivite", "entreprise")
             else None
         )
-    return profile
+    # answers that are not an audience (« propriétaire de locaux », « autre situation ») do not
+    # narrow the contacts: every network may look at the case
+    return profile if profile in _AUDIENCES else None
 
 
 class Router:
@@ -148,7 +156,7 @@ class Router:
                 level=level,
                 reason=self._reason(served, level, place),
                 website=item.website,
-                note=item.note,
+                note=item.caution,
                 item_id=item.id,
             )
             ranked.append(((LEVEL_ORDER[level], -len(served), name), match, len(served)))
@@ -171,7 +179,34 @@ class Router:
             contacts=[*local, *national],
             funders=funders[:MAX_FUNDERS],
             local=bool(local),
+            known_gaps=self.known_gaps(place),
+            regional=self.regional_body(place),
         )
+
+    def known_gaps(self, place: Candidate | None) -> list[tuple[str, str]]:
+        if place is None:
+            return []
+        names = {c.id: c.name for c in self.kb.contacts if c.active}
+        return [
+            (KIND_LABELS[g.kind], names.get(g.instead or "", "le réseau national"))
+            for g in self.kb.gaps
+            if g.region == place.region.code
+            and g.kind in (ContactKind.cress, ContactKind.france_active)
+        ]
+
+    def regional_body(self, place: Candidate | None) -> str | None:
+        """The active CRESS of the place's région, else its regional ESS network."""
+        if place is None:
+            return None
+        for kind in (ContactKind.cress, ContactKind.reseau_ess):
+            for contact in self.kb.contacts:
+                if (
+                    contact.active
+                    and contact.kind == kind
+                    and place.region.code in contact.scope.regions
+                ):
+                    return contact.name
+        return None
 
     def gaps(self) -> dict[str, list[ContactKind]]:
         """For each of the 18 régions, the expected kinds of contact nobody covers."""
