@@ -179,8 +179,7 @@ async def test_a_declined_lead_is_handed_on_with_the_same_answers(
     assert "Transmettre à un autre partenaire" in notice.labels()[0]
     await operator.click("Transmettre à un autre partenaire")
     choices = operator.last()
-    assert "Nord Actif" in " ".join(choices.labels())
-    assert "URSCOP" not in " ".join(choices.labels())  # it declined already
+    assert choices.labels() == ["↪️ Nord Actif", "Annuler"]  # not URSCOP again, nor the CRESS
     await operator.click("↪️ Nord Actif")
     assert "inutile de le lui redemander" in operator.last().text
     message, data = operator.find("📨 Transmettre")
@@ -268,7 +267,7 @@ async def test_an_unanswered_lead_is_never_left_silent(world: World, kb: Knowled
         operator.last().text
     )
     await operator.click("Les demandes")
-    await operator.click(f"{PERSON[:24]}")
+    await operator.click("Association Les… → URSCOP")
     await operator.click("Transmettre à un autre partenaire")
     await operator.click("↪️ Nord Actif")
     await operator.click("📨 Transmettre")
@@ -300,12 +299,13 @@ async def test_the_operator_erases_a_lead_they_qualified_everywhere(
     assert len(await world.leads.all()) == 2
 
     await operator.send("/leads")
-    await operator.click(f"{PERSON[:24]} → Nord Actif")
+    await operator.click("Association Les… → Nord Actif")
     shown = operator.last().text
     assert f"Demande de {PERSON}" in shown and "transmise à Nord Actif" in shown
     assert "déjà proposée à URSCOP Hauts-de-France" in shown
     await operator.click("Effacer cette demande")
-    assert "C'est définitif" in operator.last().text
+    ask = operator.last().text
+    assert "prévient Nord Actif, URSCOP Hauts-de-France" in ask and "C'est définitif" in ask
     await operator.click("Non, la garder")
     assert len(await world.leads.all()) == 2
     await operator.click("Effacer cette demande")

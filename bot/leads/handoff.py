@@ -92,7 +92,13 @@ class HandoffDesk:
                 [Button(button("handoff_erase_yes"), Action(Kind.leads, "erase_ok", lead.id))],
                 [Button(button("handoff_erase_no"), Action(Kind.leads, "show", lead.id))],
             ]
-            return self._reply("erase_ask", rows, person=self._person(lead), **self._about(lead))
+            chain = await self._chain(lead)
+            told = sorted(
+                {self._name(x.organisation) for x in chain if x.status is not LeadStatus.new}
+            )
+            return self._reply(
+                "erase_ask", rows, person=self._person(lead), partners=told, **self._about(lead)
+            )
         if verb == "erase_ok":
             erased = await self.erase(lead)
             return self._reply("erased", person=self._person(lead), partners=erased)
@@ -163,7 +169,8 @@ class HandoffDesk:
             data.get("stage"),
             [r.get("scheme", "") for r in data.get("recommended", [])],
         )
-        tried = {x.organisation for x in await self._chain(lead)}
+        # not the partners tried already, nor the sender: they met the person themselves
+        tried = {x.organisation for x in await self._chain(lead)} | {lead.sender_organisation}
         found: list[Organisation] = []
         for match in routing.contacts:
             organisation = self.partners.for_contact(match.item_id)

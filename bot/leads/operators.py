@@ -13,6 +13,7 @@ import io
 from collections import Counter
 from datetime import datetime, timedelta
 
+from bot.dialogue.parts import short
 from bot.leads.handoff import age, status_text
 from bot.leads.partners import Operator, Partners
 from bot.leads.sent import SentLeads
@@ -102,8 +103,8 @@ class OperatorDesk:
                 Button(
                     button(
                         "handoff_follow",
-                        person=lead.data.get("person", {}).get("name", "")[:24],
-                        organisation=self._name(lead.organisation)[:24],
+                        person=short(lead.data.get("person", {}).get("name", ""), 24),
+                        organisation=short(self._name(lead.organisation), 24),
                     ),
                     Action(Kind.leads, "show", lead.id),
                 )
