@@ -254,6 +254,10 @@ async def test_an_unanswered_lead_is_never_left_silent(world: World, kb: Knowled
     assert "Transmettre à un autre partenaire" in notice.labels()[0]
     own = next(m for m in reversed(person.screen()) if "pas encore répondu" in m.text)
     assert "voici leurs contacts" in own.text and own.labels() == ["📍 Voir d'autres contacts"]
+    asked = next(m for m in operator.screen() if "La personne a-t-elle été contactée" in m.text)
+    assert f"Vous avez transmis la demande de {PERSON}" in asked.text
+    await operator.press(asked.buttons[1][0]["callback_data"], asked)  # « Non, pas encore »
+    assert "suivre la demande depuis /leads" in operator.last().text
     await world.fast_forward()
     await world.deliver()  # once only
     assert len([m for m in operator.screen() if "n'a pas répondu" in m.text]) == 1
