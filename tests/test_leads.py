@@ -7,10 +7,12 @@ PostgreSQL.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+import contextlib
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 import pytest
 from sqlalchemy import update
@@ -67,32 +69,12 @@ def created(world: World) -> list[str]:
     return [d.delivery_id for d in world.webhook.unique.values() if d.event == "lead.created"]
 
 
-@pytest.fixture
-async def world(kb: KnowledgeBase, database_url: str) -> AsyncIterator[World]:
+@contextlib.asynccontextmanager
+async def running_world(
+    kb: KnowledgeBase, database_url: str, partners_for: Callable[[WebhookReceiver], Partners]
+) -> AsyncIterator[World]:
+    """The bot, its receivers and the partners `partners_for` lists (given the webhook)."""
     async with WebhookReceiver(SECRET) as webhook, SmtpReceiver() as smtp:
-        partners = Partners(
-            organisations=[
-                Organisation(
-                    id="urscop_hdf",
-                    name="URSCOP Hauts-de-France",
-                    contact="urscop_hdf",
-                    telegram_chat_id=PARTNER_GROUP,
-                    email="accueil@urscop.example",
-                    webhook_url=webhook.url,
-                    webhook_secret=SECRET,
-                ),
-                Organisation(
-                    id="nord_actif",
-                    name="Nord Actif",
-                    contact="nord_actif",
-                    email="contact@nordactif.example",
-                ),
-            ],
-            operators=[
-                Operator(telegram_user_id=9001, organisation="urscop_hdf"),
-                Operator(telegram_user_id=9002, organisation="nord_actif"),
-            ],
-        )
         settings = Settings(
             _env_file=None,
             telegram_bot_token=TOKEN,
@@ -101,11 +83,44 @@ async def world(kb: KnowledgeBase, database_url: str) -> AsyncIterator[World]:
             smtp_port=smtp.port,
             outbox_worker=False,  # the tests run the worker themselves
         )
-        bot = await start_app(settings, kb, partners=partners)
+        bot = await start_app(settings, kb, partners=partners_for(webhook))
         world = World(bot, webhook, smtp, bot.app.bot_data["service"].leads)
         yield world
         await stop_app(bot)
         assert bot.request.violations == []
+
+
+def urscop(webhook: WebhookReceiver, **channels: Any) -> Organisation:
+    """The URSCOP of the tests: its Telegram group and its webhook (and `channels`)."""
+    return Organisation(
+        id="urscop_hdf",
+        name="URSCOP Hauts-de-France",
+        contact="urscop_hdf",
+        telegram_chat_id=PARTNER_GROUP,
+        webhook_url=webhook.url,
+        webhook_secret=SECRET,
+        **channels,
+    )
+
+
+NORD_ACTIF = Organisation(
+    id="nord_actif", name="Nord Actif", contact="nord_actif", email="contact@nordactif.example"
+)
+
+
+@pytest.fixture
+async def world(kb: KnowledgeBase, database_url: str) -> AsyncIterator[World]:
+    def partners(webhook: WebhookReceiver) -> Partners:
+        return Partners(
+            organisations=[urscop(webhook, email="accueil@urscop.example"), NORD_ACTIF],
+            operators=[
+                Operator(telegram_user_id=9001, organisation="urscop_hdf"),
+                Operator(telegram_user_id=9002, organisation="nord_actif"),
+            ],
+        )
+
+    async with running_world(kb, database_url, partners) as world:
+        yield world
 
 
 async def oriented(world: World, kb: KnowledgeBase, user_id: int = 4242) -> TelegramUser:

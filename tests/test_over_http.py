@@ -395,3 +395,112 @@ def test_two_workers_behind_a_balancer_share_every_conversation(
             worker.stop()
         balancer.terminate()
         balancer.wait(10)
+
+
+async def test_a_network_hands_a_lead_off_follows_it_hands_it_on_and_erases_it(
+    emulator: Emulator, kb: KnowledgeBase, database_url: str, tmp_path: Path
+) -> None:
+    """One full hand-off over HTTP: a CRESS operator qualifies a lead for a person they
+    met and sends it to the URSCOP; the URSCOP's group declines it; the operator is told,
+    hands it to Nord Actif with the same answers, then erases it; both partners told."""
+    import asyncio
+
+    from tests.receivers import WebhookReceiver
+
+    secret = "http-handoff-webhook-secret"
+    operator_id, group_id = 6101 + offset(database_url), -4101 - offset(database_url)
+    person = "Association Les Parents d'Abord"
+    async with WebhookReceiver(secret) as webhook:
+        partners = tmp_path / "partners.yaml"
+        partners.write_text(
+            "organisations:\n"
+            "  - id: urscop_hdf\n"
+            "    name: URSCOP Hauts-de-France\n"
+            "    contact: urscop_hdf\n"
+            f"    telegram_chat_id: {group_id}\n"
+            f"    webhook_url: {webhook.url}\n"
+            f"    webhook_secret: {secret}\n"
+            "  - id: nord_actif\n"
+            "    name: Nord Actif\n"
+            "    contact: nord_actif\n"
+            f"    webhook_url: {webhook.url}\n"
+            f"    webhook_secret: {secret}\n"
+            "  - id: cress_hdf\n"
+            "    name: CRESS Hauts-de-France\n"
+            "    contact: cress_hdf\n"
+            "    email: accueil@cress.example\n"
+            "operators:\n"
+            f"  - telegram_user_id: {operator_id}\n"
+            "    organisation: cress_hdf\n",
+            encoding="utf-8",
+        )
+        env = bot_env(
+            emulator,
+            database_url,
+            PARTNERS_FILE=str(partners),
+            OUTBOX_INTERVAL="0.2",
+            OUTBOX_FIRST_RETRY="0.2",
+        )
+        bot = BotProcess(env, tmp_path / "bot.log").start()
+        operator = EmulatedUser(emulator, TOKEN, user_id=operator_id)
+        group = EmulatedUser(emulator, TOKEN, user_id=6201, chat_id=group_id, chat_type="group")
+        _, case = next((n, c) for n, c in load_cases() if "Voisinerie" in n)
+
+        def said(user: EmulatedUser, words: str, timeout: float = 15) -> list[BotMessage]:
+            return user.wait_for(lambda s: any(words in m.text for m in s), timeout)
+
+        def type_in(user: EmulatedUser, text: str) -> None:
+            before = user.chat_state()
+            user.send_text(text)
+            user.wait_for(lambda state: state != before)
+
+        def hand_off() -> None:
+            operator.send_command("/start")
+            operator.wait_for(lambda s: any("Question 1" in m.text for m in s))
+            for question, value in case.answers.items():
+                click(operator, option_label(kb, question, value))
+            operator.send_text("59000")
+            operator.wait_for(lambda s: "Lille (59)" in s[-1].text)
+            click(operator, "mis en relation : URSCOP")
+            assert "adressez-vous à CRESS Hauts-de-France" in operator.last_message().text
+            click(operator, "La personne accepte")
+            assert "Nom de la personne ou de la structure" in operator.last_message().text
+            type_in(operator, person)
+            type_in(operator, "06 12 34 56 78")
+            type_in(operator, "Une crèche parentale en coopérative, rencontrée au forum.")
+            click(operator, "Envoyer")
+            said(operator, f"La demande de {person} part vers URSCOP Hauts-de-France")
+            said(operator, f"La demande de {person} a été remise à URSCOP Hauts-de-France")
+            said(group, person)  # the lead in the partner's group, with its buttons
+            click(group, "Pas pour nous")
+            click(group, "Hors de notre territoire")
+            said(operator, f"ne peut pas donner suite à la demande de {person}")
+            click(operator, "Transmettre à un autre partenaire")
+            click(operator, "↪️ Nord Actif")
+            click(operator, "📨 Transmettre")
+            said(operator, f"La demande de {person} a été remise à Nord Actif")
+            operator.send_command("/leads")
+            said(operator, "Demandes transmises par CRESS Hauts-de-France pour quelqu'un : 2")
+            click(operator, "→ Nord Actif")
+            click(operator, "Effacer cette demande")
+            click(operator, "Oui, effacer la demande")
+            said(operator, "est effacée de Boussole")
+
+        try:
+            await asyncio.to_thread(hand_off)
+            for _ in range(100):  # the erasure notices go out with the next rounds
+                if len([d for d in webhook.received if d.event == "lead.erased"]) >= 2:
+                    break
+                await asyncio.sleep(0.1)
+        finally:
+            bot.stop()
+        created = {d.delivery_id: d for d in webhook.unique.values() if d.event == "lead.created"}
+        assert len(created) == 2, bot.log()
+        organisations = sorted(d.payload["lead"]["organisation"]["id"] for d in created.values())
+        assert organisations == ["nord_actif", "urscop_hdf"]
+        answers = [d.payload["lead"]["answers"] for d in created.values()]
+        assert answers[0] == answers[1]  # the same answers, handed on
+        erased = sorted(
+            d.payload["lead"]["id"] for d in webhook.received if d.event == "lead.erased"
+        )
+        assert erased == sorted(created), bot.log()

@@ -17,6 +17,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from bot.dialogue.router import Conversation
 from bot.leads.desk import PartnerDesk
+from bot.leads.handoff import HandoffDesk
 from bot.leads.operators import OperatorDesk
 from bot.leads.partners import Operator
 from bot.leads.store import LeadStore, create_lead, record_orientation
@@ -61,6 +62,7 @@ class ChatService:
         self.operators = OperatorDesk(
             self.leads, conversation.partners, conversation.renderer, conversation.kb
         )
+        self.handoff = HandoffDesk(self.leads, conversation.leads, lambda: self.on_lead())
 
     def operator(self, chat_key: str) -> Operator | None:
         """The operator writing in this chat (a private chat's id is the user's id)."""
@@ -68,6 +70,9 @@ class ChatService:
 
     async def text(self, chat_key: str, text: str) -> Turn:
         command = self.conversation.command_of(text)
+        if command is Kind.forget and len(text.split()) > 1:  # `/oublier CODE`
+            code = self.handoff.read_code(text) or "-"
+            return await self.action(chat_key, Action(Kind.forget, f"code:{code}"))
         if command in _STORED_VIEWS:
             return await self.action(chat_key, Action(command))
         return await self.run(chat_key, lambda s: self.conversation.handle_text(s, text))
@@ -78,10 +83,16 @@ class ChatService:
             return await self.my_data(chat_key)
         if action is not None and kind in (Kind.leads, Kind.stats):
             return await self._operator_view(chat_key, action)
+        if action is not None and kind is Kind.forget and action.arg.startswith("code"):
+            session, _ = await self.store.load(chat_key)  # a person erasing with their code
+            return Turn(session, [await self.handoff.code(action.arg)], False)
         if action is not None and kind is Kind.followup:
             session, _ = await self.store.load(chat_key)
             if await self.desk.followup(chat_key, action):
-                return Turn(session, [self.conversation.partner.followup_thanks(action.arg)], False)
+                lead = await self.leads.get(action.question)
+                on_behalf = lead is not None and lead.on_behalf
+                thanks = self.conversation.partner.followup_thanks(action.arg, on_behalf)
+                return Turn(session, [thanks], False)
             return self.conversation.handle_action(session, None)  # not theirs, or forged
         operator = self.operator(chat_key)
         return await self.run(
@@ -93,6 +104,10 @@ class ChatService:
         session, _ = await self.store.load(chat_key)
         if action.kind is Kind.stats:
             reply = await self.operators.stats(operator)
+        elif action.question and operator is not None:  # one lead the organisation sent
+            reply = await self.handoff.press(operator, chat_key, action)
+        elif action.question:
+            reply = self.operators.refusal()
         elif action.arg == "csv":
             reply = await self.operators.export(operator)
         else:
@@ -146,6 +161,8 @@ class ChatService:
                     effect.organisation,
                     effect.channels,
                     effect.operator_id,
+                    effect.sender_organisation,
+                    effect.erasure_code,
                 )
 
         return also

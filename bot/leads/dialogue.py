@@ -6,6 +6,7 @@ step that sends it (the `SendLead` effect), so a double click makes one lead.
 
 from __future__ import annotations
 
+import secrets
 from datetime import UTC, datetime
 
 from bot.dialogue.parts import Parts, Screen
@@ -38,6 +39,14 @@ _FIELD_PROBLEMS = {
     "description_long",
 }
 _CHECKS = {"name": check_name, "contact": check_contact, "description": check_description}
+#: the letters of an erasure code: no 0/O, 1/I/L that a person would mix up
+CODE_ALPHABET = "ABCDEFGHJKMNPQRSTUVWXYZ23456789"
+CODE_LENGTH = 8
+
+
+def erasure_code() -> str:
+    """A code given to the person of an on-behalf lead, to erase it without the operator."""
+    return "".join(secrets.choice(CODE_ALPHABET) for _ in range(CODE_LENGTH))
 
 
 def _lead_button(name: str, verb: str) -> list[Button]:
@@ -53,21 +62,44 @@ class LeadDialogue:
     def consent_version(self) -> str:
         return self.parts.renderer.source_version("consent.j2")
 
-    def consent_text(self, organisation: Organisation) -> str:
+    def consent_text(self, organisation: Organisation, sender: Operator | None = None) -> str:
+        """The consent read to the person; `sender`: the operator recording it for them,
+        whose organisation the person can turn to for their rights."""
+        member = self.parts.partners.get(sender.organisation) if sender else None
         return self.parts.renderer.render(
             "consent.j2",
             organisation=organisation.name,
             retention_days=self.parts.lead_retention_days,
+            on_behalf=sender is not None,
+            sender=member.name if member else (sender.organisation if sender else ""),
+            sender_contact=self.reach(member),
         )
+
+    def reach(self, member: Organisation | None) -> str:
+        """How a person reaches an organisation: its address, else its public website."""
+        if member is None:
+            return ""
+        if member.email:
+            return member.email
+        contact = next((c for c in self.parts.kb.contacts if c.id == member.contact), None)
+        return contact.website or "" if contact else ""
 
     def typing(self, session: Session) -> str | None:
         """The form's stage that waits for a typed text, if any."""
         stage = session.fields.get("s")
         return stage if stage in TYPED_STAGES else None
 
-    def _form_reply(self, kind: str, organisation: Organisation, **context: object) -> Reply:
+    def _form_reply(
+        self, kind: str, organisation: Organisation, session: Session, **context: object
+    ) -> Reply:
+        fields = session.fields
         text = self.parts.renderer.render(
-            "lead_form.j2", kind=kind, organisation=organisation.name, **context
+            "lead_form.j2",
+            kind=kind,
+            organisation=organisation.name,
+            on_behalf=bool(fields.get("b")),
+            person=fields.get("n", ""),
+            **context,
         )
         rows: list[list[Button]] = []
         if kind in TYPED_STAGES or kind in _FIELD_PROBLEMS:
@@ -83,7 +115,10 @@ class LeadDialogue:
             return self._start(state, target, operator)
         if verb == "send" and not session.form:
             notice = self.parts.renderer.render(
-                "lead_form.j2", kind="already_sent", organisation=""
+                "lead_form.j2",
+                kind="already_sent",
+                organisation="",
+                on_behalf=operator is not None,
             )
             return Turn(session, [], False, notice=notice)
         if organisation is None:  # a button of a form that is over, or forged
@@ -92,15 +127,15 @@ class LeadDialogue:
         cleared = Session(session.answers, session.place, False)
         if verb == "cancel" or (verb == "no" and stage == "consent"):
             kind = "refused" if verb == "no" else "cancelled"
-            reply = self._form_reply(kind, organisation)
+            reply = self._form_reply(kind, organisation, session)
             return Turn(cleared, [reply, *self.screen(cleared)], True)
         if verb == "yes" and stage == "consent":
             given = datetime.now(UTC).isoformat(timespec="seconds")
             new = session.with_form(s="name", t=given, v=self.consent_version)
-            return Turn(new, [self._form_reply("name", organisation)], True)
+            return Turn(new, [self._form_reply("name", organisation, new)], True)
         if verb == "fix" and stage == "confirm":
             new = session.with_form(s="name")
-            return Turn(new, [self._form_reply("name", organisation)], True)
+            return Turn(new, [self._form_reply("name", organisation, new)], True)
         if verb == "send" and stage == "confirm":
             return self._send(state, organisation, cleared)
         return self.parts.stale(state, self.screen)
@@ -111,12 +146,12 @@ class LeadDialogue:
         if chosen is None:
             return self._notice(state, "no_partner")
         if not state.finished:
-            return self._notice(state, "not_ready")
+            return self._notice(state, "not_ready", operator is not None)
         new = Session(session.answers, session.place, False).with_form(o=chosen.id, s="consent")
         if operator is not None:  # consent is asked of the person, recorded by the operator
             new = new.with_form(b=str(operator.telegram_user_id))
             text = self.parts.renderer.render("consent_operator.j2", organisation=chosen.name)
-            text += "\n\n" + self.consent_text(chosen)
+            text += "\n\n" + self.consent_text(chosen, operator)
             rows = [
                 _lead_button("consent_yes_on_behalf", "yes"),
                 _lead_button("consent_no_on_behalf", "no"),
@@ -125,8 +160,10 @@ class LeadDialogue:
         rows = [_lead_button("consent_yes", "yes"), _lead_button("consent_no", "no")]
         return Turn(new, [Reply(self.consent_text(chosen), rows)], True)
 
-    def _notice(self, state: State, kind: str) -> Turn:
-        text = self.parts.renderer.render("lead_form.j2", kind=kind, organisation="")
+    def _notice(self, state: State, kind: str, on_behalf: bool = False) -> Turn:
+        text = self.parts.renderer.render(
+            "lead_form.j2", kind=kind, organisation="", on_behalf=on_behalf
+        )
         return Turn(state.session, [Reply(text), *self.screen(state)], False, notice=text)
 
     def typed(self, state: State, stage: str, text: str) -> Turn:
@@ -139,11 +176,11 @@ class LeadDialogue:
         checked = _CHECKS[stage](text)
         if checked.value is None:
             problem = "contact_unknown" if checked.problem == "contact" else checked.problem
-            return Turn(session, [self._form_reply(problem, organisation)], False)
+            return Turn(session, [self._form_reply(problem, organisation, session)], False)
         following = FORM_STAGES[FORM_STAGES.index(stage) + 1]
         new = session.with_form(**{stage[0]: checked.value, "s": following})
         if following != "confirm":
-            return Turn(new, [self._form_reply(following, organisation)], True)
+            return Turn(new, [self._form_reply(following, organisation, new)], True)
         return Turn(new, [self._confirm_reply(new, organisation)], True)
 
     def _confirm_reply(self, session: Session, organisation: Organisation) -> Reply:
@@ -158,6 +195,7 @@ class LeadDialogue:
         reply = self._form_reply(
             "confirm",
             organisation,
+            session,
             name=fields["n"],
             contact=value,
             contact_kind=CONTACT_KINDS.get(kind, kind),
@@ -175,6 +213,7 @@ class LeadDialogue:
     def _send(self, state: State, organisation: Organisation, cleared: Session) -> Turn:
         fields = state.session.fields
         partners = self.parts.partners
+        operator = partners.operator(int(fields["b"])) if fields.get("b") else None
         lead = build_lead(
             state=state,
             result=self.parts.engine.result(state),
@@ -183,27 +222,37 @@ class LeadDialogue:
             name=fields["n"],
             contact=fields["c"],
             description=fields["d"],
-            consent_text=html_to_text(self.consent_text(organisation)),
+            consent_text=html_to_text(self.consent_text(organisation, operator)),
             consent_version=fields.get("v", self.consent_version),
         )
         lead["consent"]["given_at"] = fields.get("t", lead["consent"]["given_at"])
-        operator = partners.operator(int(fields["b"])) if fields.get("b") else None
+        code, sender = None, ""
         if operator is not None:
             lead["consent"]["by"] = "operator"
+            # the consent read to the person covers another partner near the project
+            lead["consent"]["other_partners"] = True
             member = partners.get(operator.organisation)
-            lead["operator"] = {
-                "telegram_user_id": operator.telegram_user_id,
-                "name": operator.name,
-                "organisation": {
-                    "id": operator.organisation,
-                    "name": member.name if member else operator.organisation,
-                },
-            }
+            sender = member.name if member else operator.organisation
+            lead["operator"] = operator_record(operator, sender)
+            code = erasure_code()
         effect = SendLead(
             lead,
             organisation.id,
             organisation.channels,
             operator.telegram_user_id if operator else None,
+            operator.organisation if operator else None,
+            code,
         )
-        reply = self._form_reply("sent", organisation)
+        reply = self._form_reply(
+            "sent", organisation, state.session, erasure_code=code or "", sender=sender
+        )
         return Turn(cleared, [reply], True, effects=[effect])
+
+
+def operator_record(operator: Operator, organisation_name: str) -> dict[str, object]:
+    """Who qualified a lead for someone, as the partner receives it."""
+    return {
+        "telegram_user_id": operator.telegram_user_id,
+        "name": operator.name,
+        "organisation": {"id": operator.organisation, "name": organisation_name},
+    }

@@ -13,14 +13,18 @@ import io
 from collections import Counter
 from datetime import datetime, timedelta
 
+from bot.dialogue.parts import short
+from bot.leads.handoff import age, status_text
 from bot.leads.partners import Operator, Partners
+from bot.leads.sent import SentLeads
 from bot.leads.store import Lead, LeadStatus, LeadStore, now
-from bot.screens.labels import LEAD_STATUS_LABELS, button, group, label
+from bot.screens.labels import DECLINE_REASONS, LEAD_STATUS_LABELS, button, group, label
 from bot.screens.render import Renderer
 from bot.screens.views import Action, Button, Kind, Reply
 from knowledge.loader import KnowledgeBase
 
 LIST_LIMIT = 10  # leads shown per status in /leads (the CSV has them all)
+FOLLOW_LIMIT = 5  # sent leads with a button to follow them, in /leads
 CSV_COLUMNS = [
     "id",
     "created_at",
@@ -42,6 +46,10 @@ CSV_COLUMNS = [
     "taken_at",
     "decline_reason",
     "followup",
+    "direction",
+    "organisation",
+    "sender_organisation",
+    "unanswered_at",
 ]
 
 
@@ -56,6 +64,7 @@ class OperatorDesk:
         self, leads: LeadStore, partners: Partners, renderer: Renderer, kb: KnowledgeBase
     ) -> None:
         self.leads = leads
+        self.sent = SentLeads(leads.engine)
         self.partners = partners
         self.render = renderer.render
         self.kb = kb
@@ -63,11 +72,16 @@ class OperatorDesk:
     def refusal(self) -> Reply:
         return Reply(self.render("operators.j2", kind="refused"))
 
+    def _name(self, organisation_id: str) -> str:
+        organisation = self.partners.get(organisation_id)
+        return organisation.name if organisation else organisation_id
+
     async def overview(self, operator: Operator | None) -> Reply:
+        """The leads the organisation received, by status; those it sent for someone."""
         if operator is None:
             return self.refusal()
-        organisation = self.partners.get(operator.organisation)
         leads = await self.leads.for_organisation(operator.organisation)
+        sent = await self.sent.sent_by(operator.organisation)
         groups = []
         for status in LeadStatus:
             mine = [lead for lead in leads if lead.status is status]
@@ -78,11 +92,27 @@ class OperatorDesk:
         text = self.render(
             "operators.j2",
             kind="leads",
-            organisation=organisation.name if organisation else operator.organisation,
+            organisation=self._name(operator.organisation),
             total=len(leads),
             groups=[(label, count, lines[:LIST_LIMIT]) for label, count, lines in groups],
+            sent=[self._sent_line(x) for x in sent[:LIST_LIMIT]],
+            sent_total=len(sent),
         )
-        rows = [[Button(button("operator_csv"), Action(Kind.leads, "csv"))]] if leads else []
+        rows = [
+            [
+                Button(
+                    button(
+                        "handoff_follow",
+                        person=short(lead.data.get("person", {}).get("name", ""), 24),
+                        organisation=short(self._name(lead.organisation), 24),
+                    ),
+                    Action(Kind.leads, "show", lead.id),
+                )
+            ]
+            for lead in sent[:FOLLOW_LIMIT]
+        ]
+        if leads or sent:
+            rows.append([Button(button("operator_csv"), Action(Kind.leads, "csv"))])
         rows.append([Button(button("operator_stats"), Action(Kind.stats))])
         return Reply(text, rows)
 
@@ -92,13 +122,28 @@ class OperatorDesk:
         schemes = ", ".join(r.get("name", "") for r in data.get("recommended", [])[:2])
         where = (data.get("territory") or {}).get("label", "")
         person = data.get("person", {}).get("name", "")
-        parts = [lead.created_at.strftime("%d/%m"), person, schemes, where]
+        parts = [lead.created_at.strftime("%d/%m"), age(lead.created_at), person, schemes, where]
+        return " · ".join(p for p in parts if p)
+
+    def _sent_line(self, lead: Lead) -> str:
+        person = lead.data.get("person", {}).get("name", "")
+        parts = [
+            lead.created_at.strftime("%d/%m"),
+            age(lead.created_at),
+            f"{person} → {self._name(lead.organisation)}",
+            status_text(lead),
+        ]
         return " · ".join(p for p in parts if p)
 
     async def export(self, operator: Operator | None) -> Reply:
+        """Every lead received and sent, one row each (a lead sent to one's own
+        organisation is both)."""
         if operator is None:
             return self.refusal()
-        leads = await self.leads.for_organisation(operator.organisation)
+        mine = operator.organisation
+        received = await self.leads.for_organisation(mine)
+        seen = {lead.id for lead in received}
+        leads = received + [x for x in await self.sent.sent_by(mine) if x.id not in seen]
         out = io.StringIO()
         writer = csv.writer(out, delimiter=";")
         writer.writerow(CSV_COLUMNS)
@@ -107,6 +152,8 @@ class OperatorDesk:
             contact = data.get("person", {}).get("contact", {})
             territory = data.get("territory") or {}
             consent = data.get("consent", {})
+            both = lead.organisation == mine and lead.sender_organisation == mine
+            direction = "both" if both else "received" if lead.organisation == mine else "sent"
             row = [
                 lead.id,
                 lead.created_at.isoformat(timespec="seconds"),
@@ -128,12 +175,38 @@ class OperatorDesk:
                 lead.taken_at.isoformat(timespec="seconds") if lead.taken_at else "",
                 lead.decline_reason,
                 lead.followup,
+                direction,
+                lead.organisation,
+                lead.sender_organisation,
+                lead.unanswered_at.isoformat(timespec="seconds") if lead.unanswered_at else "",
             ]
             writer.writerow([_csv_cell(cell) for cell in row])
         name = f"boussole-demandes-{operator.organisation}-{now():%Y-%m-%d}.csv"
         text = self.render("operators.j2", kind="csv", count=len(leads))
         # UTF-8 with a byte order mark, so that spreadsheets read the accents
         return Reply(text, document=(name, out.getvalue().encode("utf-8-sig")))
+
+    async def handoffs(self, organisation: str) -> list[tuple[str, int, dict[str, int]]]:
+        """The leads an organisation sent, by partner: how many, and how each ended."""
+        names = group("handoff_outcomes")
+        by_partner: dict[str, Counter[str]] = {}
+        for lead in await self.sent.sent_by(organisation):
+            outcomes = by_partner.setdefault(self._name(lead.organisation), Counter())
+            if lead.status in (LeadStatus.taken, LeadStatus.closed) and lead.taken_at:
+                outcomes[names["taken"]] += 1
+            elif lead.status is LeadStatus.declined:
+                reason = DECLINE_REASONS.get(lead.decline_reason or "", "").lower()
+                outcomes[f"{names['declined']} ({reason})" if reason else names["declined"]] += 1
+            elif lead.unanswered_at is not None and lead.status is LeadStatus.delivered:
+                outcomes[names["unanswered"]] += 1
+            elif lead.status is LeadStatus.closed:
+                outcomes[LEAD_STATUS_LABELS["closed"]] += 1
+            else:
+                outcomes[names["waiting"]] += 1
+        return sorted(
+            ((name, sum(c.values()), dict(c.most_common())) for name, c in by_partner.items()),
+            key=lambda item: (-item[1], item[0]),
+        )
 
     async def stats(self, operator: Operator | None) -> Reply:
         if operator is None:
@@ -182,5 +255,6 @@ class OperatorDesk:
             ],
             unmet=len(unmet),
             unmet_profiles=Counter(o["profile"] or unknown for o in unmet),
+            handoffs=await self.handoffs(operator.organisation),
         )
         return Reply(text, [[Button(button("operator_leads"), Action(Kind.leads))]])

@@ -23,6 +23,7 @@ import httpx
 from bot.leads.delivery import DeliveryError, SmtpSettings, post_webhook, send_email
 from bot.leads.partner_dialogue import PartnerDialogue
 from bot.leads.partners import Organisation
+from bot.leads.sent import SentLeads
 from bot.leads.store import Job, JobKind, Lead, LeadStatus, LeadStore, now
 from bot.platform.observe import DELIVERIES, LEADS
 from bot.screens.views import Reply, telegram_chat
@@ -137,6 +138,8 @@ class Outbox:
             await self._remind(job, lead)
         elif job.kind is JobKind.followup and self._still_waiting(lead):
             await self._tell_person(lead, self.dialogue.followup_question(lead))
+        elif job.kind is JobKind.unanswered:
+            await self._unanswered(lead)
 
     @staticmethod
     def _still_waiting(lead: Lead) -> bool:
@@ -198,6 +201,20 @@ class Outbox:
                 organisation=lead.organisation,
                 payload={"n": number + 1},
             )
+        else:  # the last reminder: if it goes unanswered too, whoever sent the lead is told
+            await self.leads.enqueue(
+                JobKind.unanswered, lead.id, "unanswered", due_at=now() + self.reminder_after
+            )
+
+    async def _unanswered(self, lead: Lead) -> None:
+        """Nobody took the lead after the reminders: never left silent. The operator who
+        sent it may hand it to another partner; the person is offered other contacts."""
+        if lead.status is not LeadStatus.delivered or lead.unanswered_at is not None:
+            return  # someone answered in the meantime
+        notice = self.dialogue.lead_notice(lead, {"event": "unanswered", "reminders": REMINDERS})
+        await self._tell_person(lead, notice)
+        if await SentLeads(self.leads.engine).mark_unanswered(lead.id):
+            LEADS.labels("unanswered").inc()
 
     async def _erased(self, job: Job) -> None:
         organisation = self._organisation(job)

@@ -57,7 +57,8 @@ class PartnerDialogue:
         return []
 
     def lead_notice(self, lead: Lead, payload: dict[str, object]) -> Reply:
-        """What the person is told when their lead moves on."""
+        """What the person is told when their lead moves on; for a lead qualified on
+        behalf of someone, what the operator who sent it is told about that person."""
         event = str(payload.get("event", ""))
         reason = DECLINE_REASONS.get(lead.decline_reason or "", "") if event == "declined" else ""
         text = self.renderer.render(
@@ -65,11 +66,21 @@ class PartnerDialogue:
             kind=event,
             organisation=self._organisation_name(lead),
             reason=reason.lower(),
+            date=lead.created_at.strftime("%d/%m/%Y"),
+            reminders=payload.get("reminders", ""),
+            **self._about(lead),
         )
         rows: list[list[Button]] = []
-        if event == "declined":
+        if lead.on_behalf:
+            rows = follow_buttons(lead.id, hand_on=event in ("declined", "unanswered"))
+        elif event in ("declined", "unanswered"):
             rows = [[Button(button("other_contacts"), Action(Kind.contacts))]]
         return Reply(text, rows)
+
+    @staticmethod
+    def _about(lead: Lead) -> dict[str, object]:
+        person = lead.data.get("person", {}).get("name", "")
+        return {"on_behalf": lead.on_behalf, "person": person}
 
     def followup_question(self, lead: Lead) -> Reply:
         text = self.renderer.render(
@@ -77,19 +88,32 @@ class PartnerDialogue:
             kind="followup",
             organisation=self._organisation_name(lead),
             date=lead.created_at.strftime("%d/%m/%Y"),
+            **self._about(lead),
         )
+        suffix = "_on_behalf" if lead.on_behalf else ""
         rows = [
-            [Button(button("followup_yes"), Action(Kind.followup, "yes", lead.id))],
-            [Button(button("followup_no"), Action(Kind.followup, "no", lead.id))],
+            [Button(button("followup_yes" + suffix), Action(Kind.followup, "yes", lead.id))],
+            [Button(button("followup_no" + suffix), Action(Kind.followup, "no", lead.id))],
         ]
         return Reply(text, rows)
 
-    def followup_thanks(self, answer: str) -> Reply:
+    def followup_thanks(self, answer: str, on_behalf: bool = False) -> Reply:
         kind = "followup_yes" if answer == "yes" else "followup_no"
-        return Reply(self.renderer.render("notify.j2", kind=kind, organisation=""))
+        text = self.renderer.render("notify.j2", kind=kind, organisation="", on_behalf=on_behalf)
+        return Reply(text)
 
     def erased_notice(self, lead_id: str) -> Reply:
         return Reply(self.renderer.render("partner.j2", kind="erased", lead_id=lead_id))
 
     def partner_notice(self, kind: str) -> str:
         return self.renderer.render("partner.j2", kind=kind, lead_id="")
+
+
+def follow_buttons(lead_id: str, hand_on: bool = False) -> list[list[Button]]:
+    """Under a notice to the operator who sent a lead: hand it on, follow it, erase it."""
+    rows = [[Button(button("handoff_other"), Action(Kind.leads, "other", lead_id))]]
+    rows = rows if hand_on else []
+    return [
+        *rows,
+        [Button(button("handoff_show"), Action(Kind.leads, "show", lead_id))],
+    ]

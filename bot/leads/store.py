@@ -52,6 +52,7 @@ class JobKind(StrEnum):
     remind = "remind"  # remind the organisation that did not answer
     followup = "followup"  # ask the person whether they were contacted
     erased = "erased"  # tell the organisation the person asked for erasure
+    unanswered = "unanswered"  # nobody answered after the reminders: tell who sent it
 
 
 class LeadRow(Base):
@@ -69,6 +70,11 @@ class LeadRow(Base):
     decline_reason: Mapped[str | None] = mapped_column(String(40))
     followup: Mapped[str | None] = mapped_column(String(16))
     operator_id: Mapped[int | None] = mapped_column(BigInteger)
+    #: the organisation of the operator who qualified the lead on behalf of someone
+    sender_organisation: Mapped[str | None] = mapped_column(String(40), index=True)
+    #: the code given to the person of an on-behalf lead, to erase it themselves
+    erasure_code: Mapped[str | None] = mapped_column(String(16), index=True)
+    unanswered_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
 
 
 class JobRow(Base):
@@ -127,6 +133,14 @@ class Lead:
     decline_reason: str | None
     followup: str | None
     operator_id: int | None
+    sender_organisation: str | None = None
+    erasure_code: str | None = None
+    unanswered_at: datetime | None = None
+
+    @property
+    def on_behalf(self) -> bool:
+        """Qualified by an operator for someone who never talked to the bot."""
+        return self.operator_id is not None
 
 
 def _lead(row: Any) -> Lead:
@@ -142,6 +156,9 @@ def _lead(row: Any) -> Lead:
         decline_reason=row.decline_reason,
         followup=row.followup,
         operator_id=row.operator_id,
+        sender_organisation=row.sender_organisation,
+        erasure_code=row.erasure_code,
+        unanswered_at=_aware(row.unanswered_at) if row.unanswered_at else None,
     )
 
 
@@ -197,6 +214,8 @@ async def create_lead(
     organisation: str,
     channels: list[str],
     operator_id: int | None = None,
+    sender_organisation: str | None = None,
+    erasure_code: str | None = None,
 ) -> None:
     """Store a lead and queue its delivery, in the caller's transaction."""
     moment = now()
@@ -210,6 +229,8 @@ async def create_lead(
             created_at=moment,
             updated_at=moment,
             operator_id=operator_id,
+            sender_organisation=sender_organisation,
+            erasure_code=erasure_code,
         )
     )
     for channel in channels:

@@ -82,6 +82,17 @@ def _alembic_config(connection: Connection) -> Config:
     return config
 
 
+def head_revision() -> str:
+    """The latest migration's revision: what `migrate` brings a database to."""
+    from alembic.script import ScriptDirectory
+
+    config = Config()
+    config.set_main_option("script_location", str(MIGRATIONS))
+    head = ScriptDirectory.from_config(config).get_current_head()
+    assert head is not None
+    return head
+
+
 def _upgrade(connection: Connection) -> str:
     """Run the migrations on an open connection (several workers may start at once)."""
     if connection.dialect.name == "postgresql":

@@ -87,6 +87,8 @@ class SendLead:
     organisation: str
     channels: list[str]
     operator_id: int | None = None
+    sender_organisation: str | None = None  # the operator's organisation, for its follow-up
+    erasure_code: str | None = None  # given to the person of an on-behalf lead
 
 
 def telegram_chat(chat_key: str) -> int | None:
