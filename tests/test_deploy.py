@@ -11,6 +11,7 @@ from pathlib import Path
 
 import yaml
 
+from bot.platform.storage import head_revision
 from tests.conftest import require_or_skip
 
 ROOT = Path(__file__).resolve().parent.parent
