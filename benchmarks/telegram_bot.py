@@ -139,9 +139,12 @@ async def empty_postgres(url: str) -> None:
 
 
 async def boussole(
-    kb: KnowledgeBase, updates: int, database: Path | str
+    kb: KnowledgeBase, updates: int, database: Path | str, direct: bool = True
 ) -> tuple[list[float], int]:
-    """`database`: a SQLite file, or a PostgreSQL URL (emptied first)."""
+    """`database`: a SQLite file, or a PostgreSQL URL (emptied first). `direct=False`:
+    the conversation read and written through SQLAlchemy, as before the direct lanes."""
+    from bot.platform.storage import ConversationStore
+
     if isinstance(database, str):
         await empty_postgres(database)
     url = database if isinstance(database, str) else f"sqlite+aiosqlite:///{database}"
@@ -152,7 +155,8 @@ async def boussole(
         rate_limit=False,  # it waits to respect Telegram's flood limits: not a cost
     )
     request = OfflineRequest(keep=False)
-    app = build_application(settings, kb, request=request)
+    store = ConversationStore(url, direct=direct)
+    app = build_application(settings, kb, request=request, store=store)
     await app.initialize()
     assert app.post_init is not None and app.post_shutdown is not None
     await app.post_init(app)
@@ -221,9 +225,15 @@ def bench_telegram(kb: KnowledgeBase, updates: int, conversations: int) -> dict[
             if postgres:
                 await boussole(kb, 50, postgres)
             # interleave them so that machine noise hits all alike
-            runs: dict[str, list[float]] = {"echo": [], "stored": [], "sqlite": []}
+            runs: dict[str, list[float]] = {
+                "echo": [],
+                "stored": [],
+                "sqlite": [],
+                "sqlite_before": [],
+            }
             if postgres:
                 runs["postgresql"] = []
+                runs["postgresql_before"] = []
             edits = 0
             for i in range(4):
                 runs["echo"] += await echo_bot(updates // 4)
@@ -231,9 +241,13 @@ def bench_telegram(kb: KnowledgeBase, updates: int, conversations: int) -> dict[
                 more, e = await boussole(kb, updates // 4, root / f"step{i}.db")
                 runs["sqlite"] += more
                 edits += e
+                more, _ = await boussole(kb, updates // 4, root / f"old{i}.db", direct=False)
+                runs["sqlite_before"] += more
                 if postgres:
                     more, e = await boussole(kb, updates // 4, postgres)
                     runs["postgresql"] += more
+                    more, e = await boussole(kb, updates // 4, postgres, direct=False)
+                    runs["postgresql_before"] += more
             return runs, edits
 
         runs, edits = asyncio.run(all_of_them())
@@ -250,11 +264,14 @@ def bench_telegram(kb: KnowledgeBase, updates: int, conversations: int) -> dict[
         "ratio_stored_median": o["median"] / st["median"],
         "storage_share": (st["median"] - e["median"]) / o["median"],
         "memory": memory,
+        "ratio_before_median": summary(runs["sqlite_before"])["median"] / e["median"],
     }
     if postgres:
         pg = summary(runs["postgresql"])
         result["step_postgresql"] = pg
         result["ratio_postgresql_median"] = pg["median"] / e["median"]
+        before = summary(runs["postgresql_before"])["median"] / e["median"]
+        result["ratio_postgresql_before_median"] = before
     return result
 
 
@@ -274,14 +291,16 @@ def report(results: dict[str, Any]) -> None:
     print(
         f"  telegram step (SQLite) : {o['median'] * ms:8.2f} ms / {o['p99'] * ms:.2f} ms   "
         f"target ≤ {TARGET_RATIO:g}x echo bot   ratio to bare PTB echo bot: "
-        f"{results['ratio_median']:.2f}x (median), {results['ratio_mean']:.2f}x (mean)"
+        f"{results['ratio_median']:.2f}x (median), {results['ratio_mean']:.2f}x (mean); "
+        f"through SQLAlchemy alone (before): {results['ratio_before_median']:.2f}x"
     )
     if "step_postgresql" in results:
         pg = results["step_postgresql"]
         print(
             f"  telegram step (PostgreSQL) : {pg['median'] * ms:8.2f} ms / {pg['p99'] * ms:.2f} ms"
             f"   target ≤ {TARGET_RATIO:g}x echo bot   ratio to bare PTB echo bot: "
-            f"{results['ratio_postgresql_median']:.2f}x (median)"
+            f"{results['ratio_postgresql_median']:.2f}x (median); through SQLAlchemy alone "
+            f"(before): {results['ratio_postgresql_before_median']:.2f}x"
         )
     else:
         print("  telegram step (PostgreSQL) : not measured (BOUSSOLE_TEST_POSTGRES_URL unset)")

@@ -108,7 +108,8 @@ def _upgrade(connection: Connection) -> str:
 
 
 class ConversationStore:
-    def __init__(self, url: str) -> None:
+    def __init__(self, url: str, direct: bool = True) -> None:
+        """`direct=False`: every statement through SQLAlchemy (the benchmark's baseline)."""
         sqlite = url.startswith("sqlite")
         self.engine: AsyncEngine = create_async_engine(
             url, connect_args={"timeout": 15} if sqlite else {}
@@ -116,7 +117,7 @@ class ConversationStore:
         if sqlite:
             event.listen(self.engine.sync_engine, "connect", _sqlite_pragmas)
         #: the read and the write of every update, straight through the driver
-        self.lane: Lane | None = lane_for(url)
+        self.lane: Lane | None = lane_for(url) if direct else None
 
     async def migrate(self, attempts: int = 5) -> str:
         """Bring the database schema to the latest migration; the revision it is at.
