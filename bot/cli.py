@@ -6,9 +6,26 @@ import argparse
 import asyncio
 import sys
 from collections.abc import Sequence
+from importlib import metadata
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from knowledge.loader import KnowledgeBase, KnowledgeError, load_cases, load_knowledge
+
+if TYPE_CHECKING:
+    from bot.config import Settings
+
+
+def _settings() -> Settings | None:
+    """The settings, or None after saying which ones are invalid (never their values)."""
+    from bot.config import SettingsError, load_settings
+
+    try:
+        return load_settings()
+    except SettingsError as exc:
+        for problem in exc.problems:
+            print(problem, file=sys.stderr)
+        return None
 
 
 def _load(root: Path | None) -> KnowledgeBase | None:
@@ -20,22 +37,24 @@ def _load(root: Path | None) -> KnowledgeBase | None:
 
 
 def cmd_chat(args: argparse.Namespace) -> int:
-    from bot.config import Settings
     from bot.console import Console
     from bot.conversation import Conversation
     from bot.service import ChatService
     from bot.storage import ConversationStore
 
+    settings = _settings()
+    if settings is None:
+        return 2
     kb = _load(args.knowledge)
     if kb is None:
         return 2
-    url = args.database or Settings().database_url
+    url = args.database or settings.database_url
 
     async def main() -> int:
         store = ConversationStore(url)
         try:
             await store.migrate()
-            conversation = Conversation(kb, retention_days=Settings().retention_days)
+            conversation = Conversation(kb, retention_days=settings.retention_days)
             service = ChatService(conversation, store)
             console = Console(service, chat_key=f"console:{args.user}")
             return await console.run(fresh=args.new)
@@ -58,16 +77,8 @@ Pour essayer l'orientation sans Telegram, dans ce terminal : python -m bot chat
 
 
 def cmd_run(args: argparse.Namespace) -> int:
-    from pydantic import ValidationError
-
-    from bot.config import Settings
-
-    try:
-        settings = Settings()
-    except ValidationError as exc:
-        for error in exc.errors():
-            where = ".".join(str(p) for p in error["loc"]) or "configuration"
-            print(f"configuration invalide ({where}) : {error['msg']}", file=sys.stderr)
+    settings = _settings()
+    if settings is None:
         return 2
     if settings.token is None:
         print(NO_TOKEN, file=sys.stderr)
@@ -86,10 +97,14 @@ def cmd_run(args: argparse.Namespace) -> int:
 
 
 def cmd_db_upgrade(args: argparse.Namespace) -> int:
-    from bot.config import Settings
     from bot.storage import ConversationStore
 
-    url = args.database or Settings().database_url
+    url = args.database
+    if url is None:
+        settings = _settings()
+        if settings is None:
+            return 2
+        url = settings.database_url
 
     async def main() -> str:
         store = ConversationStore(url)
@@ -182,10 +197,25 @@ def cmd_where(args: argparse.Namespace) -> int:
     return 0 if resolution.candidates else 1
 
 
-def build_parser() -> argparse.ArgumentParser:
+def version() -> str:
+    try:
+        return metadata.version("boussole")
+    except metadata.PackageNotFoundError:  # a checkout on PYTHONPATH, not installed
+        return "(non installé)"
+
+
+def program_name(argv0: str | None = None) -> str:
+    """How the person called us: `boussole` (the installed command) or `python -m bot`."""
+    name = Path(argv0 if argv0 is not None else sys.argv[0]).name
+    return "python -m bot" if name in ("__main__.py", "", "-c") else name
+
+
+def build_parser(prog: str | None = None) -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
-        prog="python -m bot", description="Boussole : orientation vers les coopérations de l'ESS"
+        prog=prog or program_name(),
+        description="Boussole : orientation vers les coopérations de l'ESS",
     )
+    parser.add_argument("--version", action="version", version=f"%(prog)s {version()}")
     parser.add_argument(
         "--knowledge", type=Path, default=None, help="dossier de la base (par défaut : knowledge/)"
     )

@@ -395,3 +395,28 @@ def test_two_workers_behind_a_balancer_share_every_conversation(
             worker.stop()
         balancer.terminate()
         balancer.wait(10)
+
+
+def test_the_bot_starts_from_a_copy_of_env_example_with_only_the_token_set(
+    emulator: Emulator, tmp_path: Path
+) -> None:
+    """README: « Copiez .env.example en .env », set the token, `python -m bot run`."""
+    example = (ROOT / ".env.example").read_text(encoding="utf-8")
+    assert "\nTELEGRAM_BOT_TOKEN=\n" in example
+    filled = example.replace("\nTELEGRAM_BOT_TOKEN=\n", f"\nTELEGRAM_BOT_TOKEN={TOKEN}\n")
+    (tmp_path / ".env").write_text(filled, encoding="utf-8")
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("TELEGRAM_", "BOT_"))}
+    for name in ("DATABASE_URL", "WEBHOOK_SECRET", "WEBHOOK_URL", "PARTNERS_FILE"):
+        env.pop(name, None)
+    # only where Telegram is: the emulator stands for api.telegram.org
+    env.update(TELEGRAM_API_BASE_URL=emulator.url, PYTHONPATH=str(ROOT))
+    bot = BotProcess(env, tmp_path / "bot.log").start()
+    user = EmulatedUser(emulator, TOKEN, user_id=5090)
+    try:
+        user.send_command("/start")
+        state = user.wait_for(lambda s: any("Question 1" in m.text for m in s))
+        assert "Bienvenue sur Boussole" in state[0].text
+    finally:
+        bot.stop()
+    assert (tmp_path / "boussole.db").exists()  # the example's default database
+    assert TOKEN not in bot.log()

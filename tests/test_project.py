@@ -40,5 +40,9 @@ def test_env_example_lists_every_setting() -> None:
     from bot.config import Settings
 
     example = (ROOT / ".env.example").read_text(encoding="utf-8")
-    names = {line.split("=", 1)[0] for line in example.splitlines() if "=" in line}
+    names = {
+        line.removeprefix("# ").split("=", 1)[0]
+        for line in example.splitlines()
+        if re.match(r"(# )?[A-Z_]+=", line)
+    }
     assert names == {name.upper() for name in Settings.model_fields}
