@@ -34,6 +34,8 @@ TOKEN = "987654:HTTP-test-token-must-never-be-logged"
 ROOT = Path(__file__).resolve().parent.parent
 READY = "Application started"  # python-telegram-bot's log line once updates flow
 
+pytestmark = pytest.mark.slow  # processes over HTTP: `pytest -m "not slow"` leaves them out
+
 
 @pytest.fixture(scope="module")
 def emulator() -> Iterator[Emulator]:

@@ -16,7 +16,7 @@ def readme_commands() -> list[str]:
 def test_readme_opens_with_the_two_commands() -> None:
     chat, tests = readme_commands()[:2]
     assert chat.endswith("python -m bot chat") and "pip install" in chat
-    assert tests.endswith("python -m pytest") and "pip install" in tests
+    assert tests.endswith("python -m pytest -n auto") and "--require-hashes" in tests
 
 
 def test_ci_runs_readme_test_command() -> None:
@@ -46,3 +46,46 @@ def test_env_example_lists_every_setting() -> None:
         if re.match(r"(# )?[A-Z_]+=", line)
     }
     assert names == {name.upper() for name in Settings.model_fields}
+
+
+def test_builds_are_reproducible_from_the_lock_file() -> None:
+    import tomllib
+
+    from packaging.requirements import Requirement
+
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text(encoding="utf-8"))
+    assert project["project"]["license"] == "MIT"  # SPDX (PEP 639)
+    (backend,) = project["build-system"]["requires"]
+    assert backend == "setuptools>=77"  # the first setuptools that reads an SPDX license
+    optional = project["project"]["optional-dependencies"]
+    dev = {Requirement(r).name: Requirement(r) for r in optional["dev"]}
+    for tool in ("ruff", "mypy"):
+        assert str(dev[tool].specifier).startswith("=="), f"{tool} must be pinned"
+    runtime = [Requirement(r) for r in project["project"]["dependencies"]]
+    ptb = next(r for r in runtime if r.name == "python-telegram-bot")
+    assert ptb.extras == {"rate-limiter"}  # `webhooks` would pull tornado, never used
+
+    def pinned(lock: str) -> dict[str, str]:
+        text = (ROOT / "requirements" / lock).read_text(encoding="utf-8")
+        found = re.findall(r"^([A-Za-z0-9_.\-]+)==([^\s;]+)", text, re.M)
+        assert "--hash=sha256:" in text
+        return {name.lower().replace("_", "-"): version for name, version in found}
+
+    locked = pinned("runtime.txt")
+    for requirement in runtime:
+        name = requirement.name.lower()
+        assert name in locked and requirement.specifier.contains(locked[name]), requirement
+    assert "tornado" not in locked
+    locked_dev = pinned("dev.txt")
+    for requirement in [*dev.values(), *map(Requirement, optional["test"])]:
+        if requirement.name == "boussole":
+            continue
+        name = requirement.name.lower()
+        assert name in locked_dev, requirement
+        assert requirement.specifier.contains(locked_dev[name]), requirement
+    # CI, README and the image install from the lock files
+    ci = (ROOT / ".ci" / "run").read_text(encoding="utf-8")
+    assert "--require-hashes -r requirements/dev.txt" in ci
+    dockerfile = (ROOT / "deploy" / "Dockerfile").read_text(encoding="utf-8")
+    assert "pip install --require-hashes -r requirements/runtime.txt" in dockerfile
+    assert "pip install --no-deps ." in dockerfile
