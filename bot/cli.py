@@ -187,6 +187,25 @@ def cmd_kb_cases(args: argparse.Namespace) -> int:
     return 1 if failed else 0
 
 
+DOCS = Path(__file__).resolve().parent.parent / "docs" / "webhook.md"
+
+
+def cmd_docs(args: argparse.Namespace) -> int:
+    from bot.leads import with_fields_table
+
+    if not DOCS.exists():
+        print(f"{DOCS} introuvable : lancez cette commande depuis le dépôt", file=sys.stderr)
+        return 1
+    text = DOCS.read_text(encoding="utf-8")
+    updated = with_fields_table(text)
+    if updated != text:
+        DOCS.write_text(updated, encoding="utf-8")
+        print(f"{DOCS} : table des champs du lead mise à jour")
+    else:
+        print(f"{DOCS} : table des champs du lead déjà à jour")
+    return 0
+
+
 def cmd_where(args: argparse.Namespace) -> int:
     import json
 
@@ -238,6 +257,9 @@ def build_parser(prog: str | None = None) -> argparse.ArgumentParser:
     where = sub.add_parser("where", help="résoudre un territoire (code postal, commune…) en JSON")
     where.add_argument("text", help="ce que la personne tape, ex. « 62000 » ou « colombelle »")
     where.set_defaults(func=cmd_where)
+    sub.add_parser(
+        "docs", help="regénérer la table des champs du lead dans docs/webhook.md"
+    ).set_defaults(func=cmd_docs)
     kb = sub.add_parser("kb", help="la base de connaissances")
     kb_sub = kb.add_subparsers(dest="kb_command", required=True)
     kb_sub.add_parser("check", help="valider la base et afficher un résumé").set_defaults(

@@ -198,7 +198,12 @@ async def create_lead(
     channels: list[str],
     operator_id: int | None = None,
 ) -> None:
-    """Store a lead and queue its delivery, in the caller's transaction."""
+    """Store a lead and queue its delivery, in the caller's transaction. The lead is
+    checked against :class:`bot.leads.PartnerLead` first: what is stored is what the
+    partners' documentation describes."""
+    from bot.leads import parse_lead
+
+    lead = parse_lead(lead).json_data()
     moment = now()
     await conn.execute(
         insert(LeadRow).values(

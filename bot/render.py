@@ -21,10 +21,11 @@ TELEGRAM_LIMIT = 4096
 
 
 class Renderer:
-    def __init__(self, templates: Path = TEMPLATES) -> None:
+    def __init__(self, templates: Path = TEMPLATES, *, html: bool = True) -> None:
+        """``html=False``: plain text (an email), nothing escaped."""
         self.env = Environment(
             loader=FileSystemLoader(str(templates)),
-            autoescape=True,
+            autoescape=html,
             trim_blocks=True,
             lstrip_blocks=True,
             undefined=StrictUndefined,

@@ -269,7 +269,7 @@ async def test_a_lead_survives_a_kill_and_a_receiver_down_during_the_restart(
 
     from tests.receivers import WebhookReceiver
 
-    secret = "http-test-webhook-secret"
+    secret = "whsec_dGVzdHMtc2VjcmV0LWtleS1vZi0zMi1ieXRlcyEh"
     async with WebhookReceiver(secret) as webhook:
         partners = tmp_path / "partners.yaml"
         partners.write_text(
