@@ -188,7 +188,7 @@ class Conversation:
 
     def welcome(self, session: Session, payload: str = "") -> Turn:
         """/start: greet, honour a deep link, resume a conversation in progress."""
-        replies = [Reply(self.renderer.render("welcome.j2"))]
+        replies = [Reply(self.renderer.render("welcome.j2", retention_days=self.retention_days))]
         payload = normalize(payload).replace(" ", "_")
         if payload.startswith("fiche_"):
             found = self.search.search(payload.removeprefix("fiche_").replace("_", " "))

@@ -461,3 +461,12 @@ def test_contacts_are_validated_and_phones_kept_in_e164(
 )
 def test_contacts_that_cannot_be_used_are_refused(typed: str, problem: str) -> None:
     assert check_contact(typed).problem == problem
+
+
+async def test_each_operator_sees_leads_and_stats_in_their_own_menu(world: World) -> None:
+    menus = world.bot.request.menus
+    for operator in (9001, 9002):
+        names = [c["command"] for c in menus[f"chat:{operator}"]]
+        assert names[-2:] == ["leads", "stats"] and "start" in names
+    everyone = [c["command"] for c in menus["all_private_chats"]]
+    assert "leads" not in everyone and "stats" not in everyone

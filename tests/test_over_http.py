@@ -418,6 +418,14 @@ def test_the_bot_starts_from_a_copy_of_env_example_with_only_the_token_set(
         user.send_command("/start")
         state = user.wait_for(lambda s: any("Question 1" in m.text for m in s))
         assert "Bienvenue sur Boussole" in state[0].text
+        assert "effacé après 180 jours sans message" in state[0].text  # RETENTION_DAYS
+        described = emulator.descriptions(TOKEN)
+        assert "Boussole vous aide" in described["description"]
+        assert described["short_description"]
+        group = emulator.commands(TOKEN, {"type": "all_group_chats"})
+        assert [c["command"] for c in group] == ["start"]
+        private = emulator.commands(TOKEN, {"type": "all_private_chats"})
+        assert "fiche" in [c["command"] for c in private]
     finally:
         bot.stop()
     assert (tmp_path / "boussole.db").exists()  # the example's default database
