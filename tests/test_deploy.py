@@ -81,6 +81,14 @@ def test_the_package_carries_the_whole_knowledge_base_and_the_migrations(tmp_pat
     upgraded = run("-m", "bot", "db", "upgrade", "--database", database)
     assert upgraded.returncode == 0 and "migration 0004" in upgraded.stdout, upgraded.stderr
     assert '"departement"' in run("-m", "bot", "where", "62000").stdout
+    # the CLI says its name and the installed version; the metadata carries the SPDX licence
+    assert run("-m", "bot", "--version").stdout.strip() == "python -m bot 0.1.0"
+    metadata = next(n for n in names if n.endswith(".dist-info/METADATA"))
+    text = zipfile.ZipFile(wheel).read(metadata).decode()
+    assert "License-Expression: MIT" in text
+    assert "tornado" not in text  # no webhooks extra
+    entry_points = next(n for n in names if n.endswith(".dist-info/entry_points.txt"))
+    assert "boussole = bot.cli:main" in zipfile.ZipFile(wheel).read(entry_points).decode()
 
 
 def test_nginx_accepts_the_configuration(tmp_path: Path) -> None:
