@@ -252,6 +252,8 @@ def build_lead(
     as the JSON-able dict that is stored and sent."""
     moment = moment or datetime.now(UTC)
     kind, value = _stored_parts(contact)  # E.164 for a phone number
+    if kind == "phone":  # a form filled in before numbers were kept in E.164
+        value = check_phone(value) or value
     territory = None
     if place is not None:
         territory = Territory(
