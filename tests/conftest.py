@@ -92,6 +92,8 @@ async def worker_database(url: str) -> str:
         if not await connection.fetchval("SELECT 1 FROM pg_database WHERE datname = $1", name):
             try:
                 await connection.execute(f'CREATE DATABASE "{name}"')
+            except (asyncpg.DuplicateDatabaseError, asyncpg.UniqueViolationError):
+                pass  # another process created it at the same moment
             except asyncpg.PostgresError as exc:
                 raise RuntimeError(
                     f"cannot create the worker database {name} ({exc}): grant CREATEDB to "

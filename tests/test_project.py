@@ -5,6 +5,8 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
+import pytest
+
 ROOT = Path(__file__).resolve().parent.parent
 
 
@@ -89,3 +91,32 @@ def test_builds_are_reproducible_from_the_lock_file() -> None:
     dockerfile = (ROOT / "deploy" / "Dockerfile").read_text(encoding="utf-8")
     assert "pip install --require-hashes -r requirements/runtime.txt" in dockerfile
     assert "pip install --no-deps ." in dockerfile
+
+
+async def test_each_xdist_worker_gets_its_own_postgresql_database(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """`pytest -n auto`: worker gw1 works in <database>_gw1, never in the given one."""
+    import os
+
+    from sqlalchemy import make_url, text
+    from sqlalchemy.ext.asyncio import create_async_engine
+
+    from tests.conftest import POSTGRES_ENV, require_or_skip, worker_database
+
+    url = os.environ.get(POSTGRES_ENV)
+    if not url:
+        require_or_skip(f"PostgreSQL not configured: set {POSTGRES_ENV}")
+    assert url is not None
+    base = make_url(url).database
+    monkeypatch.delenv("PYTEST_XDIST_WORKER", raising=False)
+    assert await worker_database(url) == url
+    monkeypatch.setenv("PYTEST_XDIST_WORKER", "gw1")
+    mine = await worker_database(url)
+    assert make_url(mine).database == f"{base}_gw1"
+    engine = create_async_engine(mine)
+    try:
+        async with engine.connect() as conn:  # it exists (created when missing)
+            assert await conn.scalar(text("SELECT current_database()")) == f"{base}_gw1"
+    finally:
+        await engine.dispose()
