@@ -38,7 +38,7 @@ from knowledge.loader import KnowledgeBase, load_cases
 from tests.receivers import WebhookReceiver
 from tests.telegram_offline import OfflineRequest
 
-SECRET = "benchmark-secret"
+SECRET = "whsec_YmVuY2htYXJrLXNlY3JldC1vZi0zMi1ieXRlcyEhIQ=="  # Standard Webhooks
 TOKEN = "123456:BENCHMARK"
 
 
@@ -63,7 +63,21 @@ def sample_lead() -> dict[str, Any]:
         "organisation": {"id": "urscop_hdf", "name": "URSCOP Hauts-de-France"},
         "person": {"name": "Camille", "contact": {"kind": "email", "value": "c@exemple.fr"}},
         "project": {"description": "Un café-cantine de quartier."},
+        "status": "new",
+        "profile": "porteur",
+        "stage": None,
+        "territory": None,
+        "answers": [{"question": "Qui êtes-vous ?", "answer": "Un porteur de projet"}],
         "recommended": [{"scheme": "scic", "name": "SCIC", "reasons": ["…"]}],
+        "unmet": False,
+        "open_points": [],
+        "consent": {
+            "text": "J'accepte.",
+            "version": "bench",
+            "given_at": "2026-11-23T09:58:00+00:00",
+            "by": "person",
+        },
+        "operator": None,
     }
 
 

@@ -7,9 +7,26 @@ import asyncio
 import sys
 from collections.abc import Sequence
 from datetime import date
+from importlib import metadata
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from knowledge.loader import KnowledgeBase, KnowledgeError, load_cases, load_knowledge
+
+if TYPE_CHECKING:
+    from bot.platform.config import Settings
+
+
+def _settings() -> Settings | None:
+    """The settings, or None after saying which ones are invalid (never their values)."""
+    from bot.platform.config import SettingsError, load_settings
+
+    try:
+        return load_settings()
+    except SettingsError as exc:
+        for problem in exc.problems:
+            print(problem, file=sys.stderr)
+        return None
 
 
 def _load(root: Path | None) -> KnowledgeBase | None:
@@ -24,19 +41,21 @@ def cmd_chat(args: argparse.Namespace) -> int:
     from bot.channels.console import Console
     from bot.dialogue.router import Conversation
     from bot.dialogue.service import ChatService
-    from bot.platform.config import Settings
     from bot.platform.storage import ConversationStore
 
+    settings = _settings()
+    if settings is None:
+        return 2
     kb = _load(args.knowledge)
     if kb is None:
         return 2
-    url = args.database or Settings().database_url
+    url = args.database or settings.database_url
 
     async def main() -> int:
         store = ConversationStore(url)
         try:
             await store.migrate()
-            conversation = Conversation(kb, retention_days=Settings().retention_days)
+            conversation = Conversation(kb, retention_days=settings.retention_days)
             service = ChatService(conversation, store)
             console = Console(service, chat_key=f"console:{args.user}")
             return await console.run(fresh=args.new)
@@ -59,16 +78,8 @@ Pour essayer l'orientation sans Telegram, dans ce terminal : python -m bot chat
 
 
 def cmd_run(args: argparse.Namespace) -> int:
-    from pydantic import ValidationError
-
-    from bot.platform.config import Settings
-
-    try:
-        settings = Settings()
-    except ValidationError as exc:
-        for error in exc.errors():
-            where = ".".join(str(p) for p in error["loc"]) or "configuration"
-            print(f"configuration invalide ({where}) : {error['msg']}", file=sys.stderr)
+    settings = _settings()
+    if settings is None:
         return 2
     if settings.token is None:
         print(NO_TOKEN, file=sys.stderr)
@@ -87,10 +98,14 @@ def cmd_run(args: argparse.Namespace) -> int:
 
 
 def cmd_db_upgrade(args: argparse.Namespace) -> int:
-    from bot.platform.config import Settings
     from bot.platform.storage import ConversationStore
 
-    url = args.database or Settings().database_url
+    url = args.database
+    if url is None:
+        settings = _settings()
+        if settings is None:
+            return 2
+        url = settings.database_url
 
     async def main() -> str:
         store = ConversationStore(url)
@@ -229,6 +244,25 @@ def cmd_kb_cases(args: argparse.Namespace) -> int:
     return 1 if failed else 0
 
 
+DOCS = Path(__file__).resolve().parent.parent / "docs" / "webhook.md"
+
+
+def cmd_docs(args: argparse.Namespace) -> int:
+    from bot.leads.model import with_fields_table
+
+    if not DOCS.exists():
+        print(f"{DOCS} introuvable : lancez cette commande depuis le dépôt", file=sys.stderr)
+        return 1
+    text = DOCS.read_text(encoding="utf-8")
+    updated = with_fields_table(text)
+    if updated != text:
+        DOCS.write_text(updated, encoding="utf-8")
+        print(f"{DOCS} : table des champs du lead mise à jour")
+    else:
+        print(f"{DOCS} : table des champs du lead déjà à jour")
+    return 0
+
+
 def cmd_where(args: argparse.Namespace) -> int:
     import json
 
@@ -239,10 +273,25 @@ def cmd_where(args: argparse.Namespace) -> int:
     return 0 if resolution.candidates else 1
 
 
-def build_parser() -> argparse.ArgumentParser:
+def version() -> str:
+    try:
+        return metadata.version("boussole")
+    except metadata.PackageNotFoundError:  # a checkout on PYTHONPATH, not installed
+        return "(non installé)"
+
+
+def program_name(argv0: str | None = None) -> str:
+    """How the person called us: `boussole` (the installed command) or `python -m bot`."""
+    name = Path(argv0 if argv0 is not None else sys.argv[0]).name
+    return "python -m bot" if name in ("__main__.py", "", "-c") else name
+
+
+def build_parser(prog: str | None = None) -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
-        prog="python -m bot", description="Boussole : orientation vers les coopérations de l'ESS"
+        prog=prog or program_name(),
+        description="Boussole : orientation vers les coopérations de l'ESS",
     )
+    parser.add_argument("--version", action="version", version=f"%(prog)s {version()}")
     parser.add_argument(
         "--knowledge", type=Path, default=None, help="dossier de la base (par défaut : knowledge/)"
     )
@@ -265,6 +314,9 @@ def build_parser() -> argparse.ArgumentParser:
     where = sub.add_parser("where", help="résoudre un territoire (code postal, commune…) en JSON")
     where.add_argument("text", help="ce que la personne tape, ex. « 62000 » ou « colombelle »")
     where.set_defaults(func=cmd_where)
+    sub.add_parser(
+        "docs", help="regénérer la table des champs du lead dans docs/webhook.md"
+    ).set_defaults(func=cmd_docs)
     kb = sub.add_parser("kb", help="la base de connaissances")
     kb_sub = kb.add_subparsers(dest="kb_command", required=True)
     check = kb_sub.add_parser("check", help="valider la base et afficher un résumé")

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Install (from Debian's packages) and start a PostgreSQL server on 127.0.0.1 for the tests,
-# with a role and a database for them. Prints the SQLAlchemy URL to use on its last line.
+# with a role (allowed to create databases) and a database for them. Prints the SQLAlchemy URL to use on its last line.
 # Used by .ci/run; safe to run again (it only does what is missing).
 set -euo pipefail
 
@@ -33,6 +33,9 @@ psql_admin() { su postgres -c "psql -p $PORT -v ON_ERROR_STOP=1 -qtAc \"$1\""; }
 if [ "$(psql_admin "SELECT 1 FROM pg_roles WHERE rolname='$USER_NAME'")" != "1" ]; then
     psql_admin "CREATE ROLE $USER_NAME LOGIN PASSWORD '$PASSWORD'" >&2
 fi
+# CREATEDB: under `pytest -n auto` the test setup creates one database per worker
+# (boussole_test_gw0, boussole_test_gw1…) next to this one
+psql_admin "ALTER ROLE $USER_NAME CREATEDB" >&2
 if [ "$(psql_admin "SELECT 1 FROM pg_database WHERE datname='$DB'")" != "1" ]; then
     psql_admin "CREATE DATABASE $DB OWNER $USER_NAME" >&2
 fi

@@ -6,7 +6,7 @@ from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 
 import pytest
-from sqlalchemy import Connection, MetaData
+from sqlalchemy import Connection, MetaData, make_url
 from sqlalchemy.ext.asyncio import create_async_engine
 
 from bot.dialogue.router import Conversation
@@ -64,6 +64,47 @@ def drop_everything(connection: Connection) -> None:
     tables.drop_all(connection)
 
 
+_created: set[str] = set()
+
+
+async def worker_database(url: str) -> str:
+    """Under pytest-xdist (`pytest -n auto`), each worker gets its own PostgreSQL database,
+    named after the given one plus the worker's id (boussole_test_gw0, …), created here
+    when missing (the role needs CREATEDB: scripts/test-postgres.sh grants it)."""
+    worker = os.environ.get("PYTEST_XDIST_WORKER")
+    if not worker:
+        return url
+    base = make_url(url)
+    name = f"{base.database}_{worker}"
+    mine = base.set(database=name).render_as_string(hide_password=False)
+    if name in _created:
+        return mine
+    import asyncpg  # type: ignore[import-untyped]
+
+    connection = await asyncpg.connect(
+        user=base.username,
+        password=base.password,
+        host=base.host,
+        port=base.port,
+        database=base.database,
+    )
+    try:
+        if not await connection.fetchval("SELECT 1 FROM pg_database WHERE datname = $1", name):
+            try:
+                await connection.execute(f'CREATE DATABASE "{name}"')
+            except (asyncpg.DuplicateDatabaseError, asyncpg.UniqueViolationError):
+                pass  # another process created it at the same moment
+            except asyncpg.PostgresError as exc:
+                raise RuntimeError(
+                    f"cannot create the worker database {name} ({exc}): grant CREATEDB to "
+                    f"{base.username}, or create it, or run without -n"
+                ) from exc
+    finally:
+        await connection.close()
+    _created.add(name)
+    return mine
+
+
 @pytest.fixture(params=["sqlite", "postgresql"])
 async def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[str]:
     """Each database test runs on SQLite and on PostgreSQL, with an empty schema."""
@@ -77,6 +118,7 @@ async def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncI
             "(scripts/test-postgres.sh starts one and prints the URL)"
         )
     assert url is not None
+    url = await worker_database(url)
     engine = create_async_engine(url)
     async with engine.begin() as conn:
         await conn.run_sync(drop_everything)

@@ -159,9 +159,17 @@ class Emulator:
             raise EmulatorError(f"{route} -> HTTP {response.status_code}: {data}")
         return data["result"]
 
-    def commands(self, token: str) -> list[dict[str, str]]:
+    def commands(self, token: str, scope: dict[str, Any] | None = None) -> list[dict[str, str]]:
         """The command menu the bot registered with setMyCommands (default scope)."""
-        result: list[dict[str, str]] = self.call("/getCommands", {"token": token})
+        params: dict[str, Any] = {"token": token}
+        if scope is not None:
+            params["scope"] = scope
+        result: list[dict[str, str]] = self.call("/getCommands", params)
+        return result
+
+    def descriptions(self, token: str) -> dict[str, str]:
+        """What setMyDescription and setMyShortDescription set."""
+        result: dict[str, str] = self.call("/getDescriptions", {"token": token})
         return result
 
 

@@ -4,15 +4,16 @@ Both listen on 127.0.0.1 on a free port, record what they really receive, can be
 and started again on the same port (to play "receiver down"), and are async context
 managers::
 
-    async with WebhookReceiver("secret") as hook, SmtpReceiver() as smtp:
-        await post_webhook(client, hook.url, "secret", lead)
+    async with WebhookReceiver("whsec_…") as hook, SmtpReceiver() as smtp:
+        await post_webhook(client, hook.url, "whsec_…", lead)
         await send_email(SmtpSettings("127.0.0.1", smtp.port), "crm@example.org", lead)
 
 ``WebhookReceiver`` is a tiny HTTP/1.1 server on ``asyncio.start_server`` (one request
 per connection, answered with ``Connection: close``), running in the test's event loop.
-It behaves like a careful CRM: it checks the signature with :func:`bot.leads.delivery.verify`
-(401 if wrong or stale, 400 if headers are missing), stores the delivery, and answers
-200 to a duplicate ``X-Boussole-Delivery`` without storing it twice. ``SmtpReceiver``
+It behaves like a careful CRM: it checks the Standard Webhooks signature with
+:func:`bot.leads.delivery.verify` (401 if wrong or stale, 400 if headers are missing), stores the
+delivery, and answers
+200 to a duplicate ``webhook-id`` without storing it twice. ``SmtpReceiver``
 wraps aiosmtpd's ``Controller`` (its own thread and loop).
 """
 
@@ -88,7 +89,7 @@ class Delivery:
 
     @property
     def delivery_id(self) -> str:
-        return self.headers.get("x-boussole-delivery", "")
+        return self.headers.get("webhook-id", "")
 
 
 class _BadRequest(Exception):
@@ -182,11 +183,14 @@ class WebhookReceiver(_Running):
             return self._fail.pop(0)
         if request.method != "POST":
             return 405
-        timestamp = request.headers.get("x-boussole-timestamp")
-        signature = request.headers.get("x-boussole-signature")
-        if not timestamp or not signature or not request.delivery_id:
+        timestamp = request.headers.get("webhook-timestamp")
+        signature = request.headers.get("webhook-signature")
+        msg_id = request.delivery_id
+        if not timestamp or not signature or not msg_id:
             return 400
-        if not verify(self.secret, timestamp, request.body, signature, tolerance=self.tolerance):
+        if not verify(
+            self.secret, msg_id, timestamp, request.body, signature, tolerance=self.tolerance
+        ):
             return 401
         # Stored first, answered afterwards: a slow answer means "stored, but the sender
         # may not know it", which is what makes deduplication necessary.

@@ -79,7 +79,9 @@ class OfflineRequest(BaseRequest):
         self.violations: list[str] = []
         self.messages: dict[tuple[int, int], Shown] = {}
         self.toasts: list[str | None] = []
-        self.commands: list[dict[str, Any]] = []
+        self.commands: list[dict[str, Any]] = []  # the default scope's menu
+        self.menus: dict[str, list[dict[str, Any]]] = {}  # by scope: "default", "chat:42"…
+        self.descriptions: dict[str, str] = {}  # "description", "short_description"
         self._ids = itertools.count(1000)
 
     @property
@@ -185,7 +187,24 @@ class OfflineRequest(BaseRequest):
                     raise BadRequest(f"invalid command name {c['command']!r}")
                 if not 1 <= len(c["description"]) <= 256:
                     raise BadRequest("command description must be 1-256 characters")
-            self.commands = commands
+            scope = p.get("scope") or {"type": "default"}
+            if isinstance(scope, str):
+                scope = json.loads(scope)
+            if scope["type"] not in ("default", "all_private_chats", "all_group_chats", "chat"):
+                raise BadRequest(f"unsupported command scope {scope['type']!r}")
+            key = f"chat:{scope['chat_id']}" if scope["type"] == "chat" else scope["type"]
+            self.menus[key] = commands
+            if key == "default":
+                self.commands = commands
+            return True
+        if name in ("setMyDescription", "setMyShortDescription"):
+            field, limit = (
+                ("description", 512) if name == "setMyDescription" else ("short_description", 120)
+            )
+            text = p.get(field) or ""
+            if len(text) > limit:
+                raise BadRequest(f"{field} is longer than {limit} characters")
+            self.descriptions[field] = text
             return True
         if name in ("deleteWebhook", "setWebhook", "close", "logOut"):
             return True

@@ -22,10 +22,13 @@ from bot.leads.delivery import (
     send_email,
     sign,
     verify,
+    webhook_key,
 )
+from bot.leads.model import PartnerLead, fields_table, with_fields_table
 from tests.receivers import SmtpReceiver, WebhookReceiver, free_port
 
-SECRET = "s3cr3t-partenaire"
+SECRET = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"  # Standard Webhooks' own example secret
+WRONG = "whsec_" + "QUJD" * 8  # a valid secret, not the receiver's
 LEAD_ID = "0f6d3c1e-2b7a-4c1d-9a51-3e2f4b5c6d7e"
 LEAD: dict[str, Any] = {
     "id": LEAD_ID,
@@ -63,12 +66,17 @@ LEAD: dict[str, Any] = {
         },
         {"scheme": "cae", "name": "Coopérative d'activité et d'emploi", "reasons": []},
     ],
+    "unmet": False,
+    "open_points": ["Statut juridique : à préciser"],
     "consent": {
-        "text_version": "2026-11-23",
+        "text": "J'accepte que Boussole transmette ma demande à URSCOP Hauts-de-France.",
+        "version": "3f2a9c1b7d4e",
         "given_at": "2026-11-23T09:58:00+00:00",
         "by": "person",
+        "other_partners": False,
     },
     "operator": None,
+    "handed_from": None,
 }
 
 
@@ -93,34 +101,60 @@ async def smtp() -> AsyncIterator[SmtpReceiver]:
 # --------------------------------------------------------------------------- signature
 
 
-def test_sign_is_hmac_sha256_of_timestamp_dot_body() -> None:
+def test_sign_is_standard_webhooks_v1() -> None:
+    """v1, base64 HMAC-SHA256 of "id.timestamp.body" keyed with the base64 part of whsec_."""
+    import base64
     import hashlib
     import hmac
 
     body = b'{"event":"lead.created"}'
-    expected = hmac.new(b"k", b"1700000000." + body, hashlib.sha256).hexdigest()
-    assert sign("k", "1700000000", body) == "sha256=" + expected
+    key = base64.b64decode(SECRET.removeprefix("whsec_"))
+    mac = hmac.new(key, b"msg_1.1700000000." + body, hashlib.sha256).digest()
+    assert sign(SECRET, "msg_1", "1700000000", body) == "v1," + base64.b64encode(mac).decode()
+
+
+def test_sign_matches_the_standard_webhooks_library() -> None:
+    """The reference implementation (PyPI standardwebhooks) computes the same signature."""
+    from datetime import UTC, datetime
+
+    from standardwebhooks.webhooks import Webhook
+
+    body = json.dumps({"event": "lead.created", "lead": LEAD}, ensure_ascii=False)
+    when = datetime.fromtimestamp(1795428000, tz=UTC)
+    expected = Webhook(SECRET).sign(LEAD_ID, when, body)
+    assert sign(SECRET, LEAD_ID, "1795428000", body.encode()) == expected
+
+
+@pytest.mark.parametrize(
+    "secret", ["s3cr3t", "whsec_", "whsec_not base64!", "whsec_c2hvcnQ=", "whsec_" + "QQ==" * 40]
+)
+def test_a_secret_that_is_not_standard_webhooks_is_refused(secret: str) -> None:
+    with pytest.raises(ValueError):
+        webhook_key(secret)
 
 
 def test_verify_round_trip_and_refusals() -> None:
     body = json.dumps({"event": "lead.created", "lead": LEAD}, ensure_ascii=False).encode()
     now = time.time()
     ts = str(int(now))
-    sig = sign(SECRET, ts, body)
-    assert verify(SECRET, ts, body, sig, now=now)
-    # tampered body, other secret, other timestamp, mangled signature
-    assert not verify(SECRET, ts, body.replace(b"Camille", b"Camilla"), sig, now=now)
-    assert not verify("other", ts, body, sig, now=now)
-    assert not verify(SECRET, str(int(now) + 1), body, sig, now=now)
-    assert not verify(SECRET, ts, body, sig[:-1] + ("0" if sig[-1] != "0" else "1"), now=now)
-    assert not verify(SECRET, ts, body, "sha256=é", now=now)
-    assert not verify(SECRET, "", body, sig, now=now)
-    assert not verify(SECRET, "not-a-number", body, sig, now=now)
+    sig = sign(SECRET, LEAD_ID, ts, body)
+    other = "whsec_" + "QUJD" * 8
+    assert verify(SECRET, LEAD_ID, ts, body, sig, now=now)
+    assert verify(SECRET, LEAD_ID, ts, body, f"{sign(other, LEAD_ID, ts, body)} {sig}", now=now)
+    # tampered body, other secret, other id, other timestamp, mangled signature
+    assert not verify(SECRET, LEAD_ID, ts, body.replace(b"Camille", b"Camilla"), sig, now=now)
+    assert not verify(other, LEAD_ID, ts, body, sig, now=now)
+    assert not verify(SECRET, LEAD_ID + "x", ts, body, sig, now=now)
+    assert not verify(SECRET, LEAD_ID, str(int(now) + 1), body, sig, now=now)
+    assert not verify(SECRET, LEAD_ID, ts, body, sig[:-2] + ("A=" if sig[-2] != "A" else "B="))
+    assert not verify(SECRET, LEAD_ID, ts, body, "v1,é", now=now)
+    assert not verify(SECRET, LEAD_ID, "", body, sig, now=now)
+    assert not verify(SECRET, LEAD_ID, "not-a-number", body, sig, now=now)
     # stale or from the future beyond the tolerance, fresh within it
-    assert not verify(SECRET, ts, body, sig, now=now + 301)
-    assert not verify(SECRET, ts, body, sig, now=now - 301)
-    assert verify(SECRET, ts, body, sig, now=now + 299)
-    assert verify(SECRET, ts, body, sig, now=now + 3000, tolerance=3600)
+    assert not verify(SECRET, LEAD_ID, ts, body, sig, now=now + 301)
+    assert not verify(SECRET, LEAD_ID, ts, body, sig, now=now - 301)
+    assert verify(SECRET, LEAD_ID, ts, body, sig, now=now + 299)
+    assert verify(SECRET, LEAD_ID, ts, body, sig, now=now + 3000, tolerance=3600)
 
 
 # --------------------------------------------------------------------------- webhook
@@ -137,12 +171,17 @@ async def test_webhook_post_accepted_with_headers_and_body(
     assert got.method == "POST" and got.path == "/hooks/boussole" and got.status == 200
     assert got.headers["content-type"] == "application/json"
     assert got.headers["x-boussole-event"] == "lead.created"
-    assert got.headers["x-boussole-delivery"] == LEAD_ID
-    assert before <= int(got.headers["x-boussole-timestamp"]) <= int(time.time())
-    assert got.headers["x-boussole-signature"] == sign(
-        SECRET, got.headers["x-boussole-timestamp"], got.body
+    assert got.headers["webhook-id"] == LEAD_ID
+    assert before <= int(got.headers["webhook-timestamp"]) <= int(time.time())
+    assert got.headers["webhook-signature"] == sign(
+        SECRET, LEAD_ID, got.headers["webhook-timestamp"], got.body
     )
+    assert not any(name.startswith("x-boussole-s") for name in got.headers)
     assert got.payload == {"event": "lead.created", "lead": LEAD}
+    # a partner's ready verifier accepts it as it is
+    from standardwebhooks.webhooks import Webhook
+
+    assert Webhook(SECRET).verify(got.body, got.headers) == got.payload
     # compact UTF-8, accents not escaped
     assert b"\\u00e9" not in got.body and "café".encode() in got.body
     compact = json.dumps(
@@ -209,9 +248,9 @@ async def test_webhook_wrong_secret_is_refused_by_receiver_and_permanent(
     client: httpx.AsyncClient, hook: WebhookReceiver
 ) -> None:
     with pytest.raises(DeliveryError) as info:
-        await post_webhook(client, hook.url, "wrong-secret", LEAD)
+        await post_webhook(client, hook.url, WRONG, LEAD)
     assert info.value.permanent and info.value.status == 401
-    assert "wrong-secret" not in info.value.reason and SECRET not in info.value.reason
+    assert WRONG not in info.value.reason and SECRET not in info.value.reason
     assert hook.received == [] and [r.status for r in hook.requests] == [401]
 
 
@@ -312,9 +351,8 @@ async def test_email_received_with_french_body_and_json_attachment(smtp: SmtpRec
     assert data == LEAD
 
 
-async def test_email_with_project_title_and_login() -> None:
+async def test_email_with_login() -> None:
     lead = copy.deepcopy(LEAD)
-    lead["project"]["title"] = "Café des Tilleuls"
     async with SmtpReceiver(credentials=("boussole", "pw")) as smtp:
         good = SmtpSettings("127.0.0.1", smtp.port, username="boussole", password="pw")
         await send_email(good, "crm@example.org", lead)
@@ -329,7 +367,7 @@ async def test_email_with_project_title_and_login() -> None:
     assert refused.value.permanent and refused.value.status == 530
     assert len(smtp.messages) == 1
     assert smtp.messages[0].message["Subject"] == (
-        "Boussole : nouvelle mise en relation – Café des Tilleuls"
+        "Boussole : nouvelle mise en relation – Camille Martin"
     )
 
 
@@ -402,32 +440,38 @@ def test_email_subject_survives_line_breaks_in_user_text() -> None:
 # --------------------------------------------------------------------------- text
 
 
-def test_lead_text_minimal_lead() -> None:
-    lead = {"id": "abc", "created_at": "2026-11-23T10:00:00+00:00", "organisation": {"id": "x"}}
-    text = lead_text(lead)
-    assert "abc" in text and "23/11/2026" in text and "x" in text
-    msg = lead_email(lead, "crm@example.org", "boussole@example.org")
-    assert msg["Subject"] == "Boussole : nouvelle mise en relation – abc"
-
-
-def test_lead_text_tolerates_odd_values() -> None:
-    lead = {
-        "id": "abc",
-        "created_at": "pas une date",
-        "organisation": None,
-        "person": {"name": None, "contact": "camille@example.org"},
-        "project": "texte libre",
-        "territory": {"departement": "59"},
-        "answers": [None, {"question": "Q ?"}],
-        "recommended": [{"scheme": "scic"}, "x", {"reasons": ["orphan"]}],
-        "consent": {"by": "operator"},
-        "operator": {"name": "Agent 7"},
+def test_email_shows_open_points_consent_and_operator() -> None:
+    lead = copy.deepcopy(LEAD)
+    lead["consent"]["by"] = "operator"
+    lead["operator"] = {
+        "telegram_user_id": 100000001,
+        "name": "Agent 7",
+        "organisation": {"id": "urscop_hdf", "name": "URSCOP Hauts-de-France"},
     }
     text = lead_text(lead)
-    assert "pas une date" in text
-    assert "département 59" in text
-    assert "- scic" in text and "orphan" not in text
-    assert "Recueilli par un opérateur (Agent 7)" in text
+    assert "Points à préciser avec la personne\n  - Statut juridique : à préciser" in text
+    assert "Recueilli par un opérateur (Agent 7) le 23/11/2026 à 09:58 (UTC)" in text
+    assert "Version du texte de consentement : 3f2a9c1b7d4e" in text
+    assert "Texte accepté : J'accepte que Boussole transmette ma demande" in text
+    assert "(commune 59350, département 59, région 32)" in text
+
+
+@pytest.mark.parametrize(
+    "change",
+    [
+        {"consent": {"text_version": "2026-11-23", "given_at": "2026-11-23T09:58:00+00:00"}},
+        {"person": {"name": "X", "contact": "camille@example.org"}},
+        {"project": {"description": "x", "title": "not a field"}},
+        {"created_at": "pas une date"},
+    ],
+    ids=["old-consent-keys", "contact-not-an-object", "unknown-key", "bad-date"],
+)
+def test_a_lead_that_is_not_the_documented_model_is_never_sent(change: dict[str, Any]) -> None:
+    lead = {**copy.deepcopy(LEAD), **change}
+    with pytest.raises(DeliveryError) as refused:
+        lead_email(lead, "crm@example.org", "boussole@example.org")
+    assert refused.value.permanent and "model" in refused.value.reason
+    assert "Camille" not in refused.value.reason
 
 
 # --------------------------------------------------------------------------- docs
@@ -439,6 +483,14 @@ def _blocks(language: str) -> list[str]:
     return re.findall(rf"^ *```{language}\n(.*?)^ *```", DOC.read_text("utf-8"), re.S | re.M)
 
 
+def _headers(msg_id: str, ts: str, body: bytes) -> dict[str, str]:
+    return {
+        "Webhook-Id": msg_id,
+        "Webhook-Timestamp": ts,
+        "Webhook-Signature": sign(SECRET, msg_id, ts, body),
+    }
+
+
 def test_doc_python_snippet_verifies_what_post_webhook_signs() -> None:
     (snippet,) = _blocks("python")
     namespace: dict[str, Any] = {}
@@ -446,16 +498,40 @@ def test_doc_python_snippet_verifies_what_post_webhook_signs() -> None:
     check = namespace["signature_valide"]
     body = json.dumps({"event": "lead.created", "lead": LEAD}, ensure_ascii=False).encode()
     ts = str(int(time.time()))
-    sig = sign(SECRET, ts, body)
-    assert check(SECRET, ts, body, sig) is True
-    assert check(SECRET, ts, body + b" ", sig) is False
-    assert check(SECRET, str(int(ts) - 301), body, sign(SECRET, str(int(ts) - 301), body)) is False
-    assert check(SECRET, "x", body, sig) is False
+    assert check(SECRET, _headers(LEAD_ID, ts, body), body) is True
+    assert check(SECRET, _headers(LEAD_ID, ts, body), body + b" ") is False
+    old = str(int(ts) - 301)
+    assert check(SECRET, _headers(LEAD_ID, old, body), body) is False
+    assert check(SECRET, {**_headers(LEAD_ID, ts, body), "webhook-id": "other"}, body) is False
+    assert check(SECRET, {**_headers(LEAD_ID, ts, body), "Webhook-Timestamp": "x"}, body) is False
+    assert check(SECRET, {}, body) is False
+
+
+def test_doc_library_snippet_verifies_what_post_webhook_signs() -> None:
+    (snippet,) = _blocks("python-library")
+    body = json.dumps({"event": "lead.created", "lead": LEAD}, ensure_ascii=False).encode()
+    headers = _headers(LEAD_ID, str(int(time.time())), body)
+    namespace: dict[str, Any] = {"secret": SECRET, "body": body, "headers": headers}
+    exec(snippet, namespace)
+    assert namespace["lead"] == {"event": "lead.created", "lead": LEAD}
+    headers["Webhook-Signature"] = sign("whsec_" + "QUJD" * 8, LEAD_ID, "1", body)
+    with pytest.raises(Exception, match=r"[Ss]ignature|timestamp"):
+        exec(snippet, {**namespace, "headers": headers})
+
+
+def test_doc_field_table_is_generated_from_the_model() -> None:
+    text = DOC.read_text(encoding="utf-8")
+    assert with_fields_table(text) == text, "docs/webhook.md is out of date: python -m bot docs"
+    table = fields_table()
+    for name in ("unmet", "open_points", "consent.text", "consent.version", "operator.name"):
+        assert f"| `{name}` |" in table
+    assert "text_version" not in text
 
 
 def test_doc_example_bodies_are_what_is_sent() -> None:
     created, erased = _blocks("json")
     assert json.loads(created) == {"event": "lead.created", "lead": LEAD}
+    assert PartnerLead.model_validate(LEAD).json_data() == LEAD  # the model, as it is sent
     erased_body = json.loads(erased)
     assert erased_body["event"] == "lead.erased"
     assert erased_body["lead"]["id"] == LEAD_ID

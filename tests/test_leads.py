@@ -18,6 +18,7 @@ import pytest
 from sqlalchemy import update
 from sqlalchemy.ext.asyncio import create_async_engine
 
+from bot.leads.model import PartnerLead, check_contact, contact_parts
 from bot.leads.outbox import Outbox
 from bot.leads.partners import Operator, Organisation, Partners
 from bot.leads.store import JobRow, LeadStatus, LeadStore
@@ -28,7 +29,7 @@ from tests.telegram_offline import TelegramUser
 from tests.test_telegram import TOKEN, Harness, option_label, start_app, stop_app
 
 PARTNER_GROUP = -100500
-SECRET = "webhook-secret-for-tests"
+SECRET = "whsec_dGVzdHMtc2VjcmV0LWtleS1vZi0zMi1ieXRlcyEh"
 
 
 @dataclass
@@ -185,6 +186,11 @@ async def test_each_input_is_checked_with_an_example(world: World, kb: Knowledge
     confirm = user.last().text
     assert "06 12 34 56 78" in confirm and "Camille Martin" in confirm
     assert "Lille (59)" in confirm and "SCIC" in confirm
+    message, data = user.find("Envoyer")
+    await user.feed(user.callback_update(message, data))
+    (lead,) = await world.leads.all()
+    # shown as a French person reads it, sent in E.164 (phonenumbers)
+    assert lead.data["person"]["contact"] == {"kind": "phone", "value": "+33612345678"}
 
 
 async def test_a_lead_reaches_every_channel_once_and_the_person_is_told(
@@ -214,6 +220,8 @@ async def test_a_lead_reaches_every_channel_once_and_the_person_is_told(
     # the webhook: one signed delivery, the lead itself
     assert list(world.webhook.unique) == [lead.id]
     assert world.webhook.unique[lead.id].payload["lead"]["id"] == lead.id
+    sent = world.webhook.unique[lead.id].payload["lead"]
+    assert PartnerLead.model_validate(sent).json_data() == sent == lead.data  # the model
     # the email
     assert len(world.smtp.unique) == 1
     mail = next(iter(world.smtp.unique.values()))
@@ -432,3 +440,48 @@ def test_the_example_partners_file_is_valid(kb: KnowledgeBase, tmp_path: Path) -
     broken.write_text("organisations:\n  - id: x\n    name: X\n", encoding="utf-8")
     with pytest.raises(PartnersError, match="aucun moyen de transmettre"):
         load_partners(broken)
+
+
+@pytest.mark.parametrize(
+    ("typed", "stored", "shown"),
+    [
+        ("06 12 34 56 78", "phone:+33612345678", "06 12 34 56 78"),
+        ("+33 (0)6.12.34.56.78", "phone:+33612345678", "06 12 34 56 78"),
+        ("0033 6 12 34 56 78", "phone:+33612345678", "06 12 34 56 78"),
+        ("+32 470 12 34 56", "phone:+32470123456", "+32 470 12 34 56"),
+        ("Camille.Martin@Exemple.FR", "email:camille.martin@exemple.fr", None),
+        ("@camille_m", "telegram:@camille_m", None),
+    ],
+)
+def test_contacts_are_validated_and_phones_kept_in_e164(
+    typed: str, stored: str, shown: str | None
+) -> None:
+    checked = check_contact(typed)
+    assert checked.value == stored
+    assert contact_parts(stored)[1] == (shown or stored.split(":", 1)[1])
+
+
+@pytest.mark.parametrize(
+    ("typed", "problem"),
+    [
+        ("06 12 34 56", "phone"),
+        ("+33 12", "phone"),
+        ("00 00 00 00 00", "phone"),
+        ("camille@exemple", "email"),
+        ("camille@@exemple.fr", "email"),
+        ("camille @exemple.fr", "email"),
+        ("@ab", "tg"),
+        ("demain", "contact"),
+    ],
+)
+def test_contacts_that_cannot_be_used_are_refused(typed: str, problem: str) -> None:
+    assert check_contact(typed).problem == problem
+
+
+async def test_each_operator_sees_leads_and_stats_in_their_own_menu(world: World) -> None:
+    menus = world.bot.request.menus
+    for operator in (9001, 9002):
+        names = [c["command"] for c in menus[f"chat:{operator}"]]
+        assert names[-2:] == ["leads", "stats"] and "start" in names
+    everyone = [c["command"] for c in menus["all_private_chats"]]
+    assert "leads" not in everyone and "stats" not in everyone

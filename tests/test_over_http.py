@@ -34,6 +34,8 @@ TOKEN = "987654:HTTP-test-token-must-never-be-logged"
 ROOT = Path(__file__).resolve().parent.parent
 READY = "Application started"  # python-telegram-bot's log line once updates flow
 
+pytestmark = pytest.mark.slow  # processes over HTTP: `pytest -m "not slow"` leaves them out
+
 
 @pytest.fixture(scope="module")
 def emulator() -> Iterator[Emulator]:
@@ -267,7 +269,7 @@ async def test_a_lead_survives_a_kill_and_a_receiver_down_during_the_restart(
 
     from tests.receivers import WebhookReceiver
 
-    secret = "http-test-webhook-secret"
+    secret = "whsec_dGVzdHMtc2VjcmV0LWtleS1vZi0zMi1ieXRlcyEh"
     async with WebhookReceiver(secret) as webhook:
         partners = tmp_path / "partners.yaml"
         partners.write_text(
@@ -407,7 +409,7 @@ async def test_a_network_hands_a_lead_off_follows_it_hands_it_on_and_erases_it(
 
     from tests.receivers import WebhookReceiver
 
-    secret = "http-handoff-webhook-secret"
+    secret = "whsec_dGVzdHMtc2VjcmV0LWtleS1vZi0zMi1ieXRlcyEh"
     operator_id, group_id = 6101 + offset(database_url), -4101 - offset(database_url)
     person = "Association Les Parents d'Abord"
     async with WebhookReceiver(secret) as webhook:
@@ -504,3 +506,36 @@ async def test_a_network_hands_a_lead_off_follows_it_hands_it_on_and_erases_it(
             d.payload["lead"]["id"] for d in webhook.received if d.event == "lead.erased"
         )
         assert erased == sorted(created), bot.log()
+
+
+def test_the_bot_starts_from_a_copy_of_env_example_with_only_the_token_set(
+    emulator: Emulator, tmp_path: Path
+) -> None:
+    """README: « Copiez .env.example en .env », set the token, `python -m bot run`."""
+    example = (ROOT / ".env.example").read_text(encoding="utf-8")
+    assert "\nTELEGRAM_BOT_TOKEN=\n" in example
+    filled = example.replace("\nTELEGRAM_BOT_TOKEN=\n", f"\nTELEGRAM_BOT_TOKEN={TOKEN}\n")
+    (tmp_path / ".env").write_text(filled, encoding="utf-8")
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("TELEGRAM_", "BOT_"))}
+    for name in ("DATABASE_URL", "WEBHOOK_SECRET", "WEBHOOK_URL", "PARTNERS_FILE"):
+        env.pop(name, None)
+    # only where Telegram is: the emulator stands for api.telegram.org
+    env.update(TELEGRAM_API_BASE_URL=emulator.url, PYTHONPATH=str(ROOT))
+    bot = BotProcess(env, tmp_path / "bot.log").start()
+    user = EmulatedUser(emulator, TOKEN, user_id=5090)
+    try:
+        user.send_command("/start")
+        state = user.wait_for(lambda s: any("Question 1" in m.text for m in s))
+        assert "Bienvenue sur Boussole" in state[0].text
+        assert "effacé après 180 jours sans message" in state[0].text  # RETENTION_DAYS
+        described = emulator.descriptions(TOKEN)
+        assert "Boussole vous aide" in described["description"]
+        assert described["short_description"]
+        group = emulator.commands(TOKEN, {"type": "all_group_chats"})
+        assert [c["command"] for c in group] == ["start"]
+        private = emulator.commands(TOKEN, {"type": "all_private_chats"})
+        assert "fiche" in [c["command"] for c in private]
+    finally:
+        bot.stop()
+    assert (tmp_path / "boussole.db").exists()  # the example's default database
+    assert TOKEN not in bot.log()

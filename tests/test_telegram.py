@@ -82,7 +82,11 @@ async def test_start_greets_says_what_it_does_not_do_and_asks_who_is_speaking(bo
     await user.send("/start")
     text = user.texts()
     assert "Bienvenue sur Boussole" in text
-    assert "pas de conseil juridique" in text and "aucune donnée personnelle" in text
+    assert "pas de conseil juridique" in text
+    # what is kept, exactly: the answers and the place, under this chat, for RETENTION_DAYS
+    assert "Ce que je garde : vos réponses et le lieu du projet" in text
+    assert f"effacé après {bot.settings.retention_days} jours sans message" in text
+    assert "aucune donnée personnelle" not in text
     labels = user.last().labels()
     for who in ("porteur", "collectivité", "réseau", "entreprise"):
         assert any(who in label.lower() for label in labels), (who, labels)
@@ -91,6 +95,19 @@ async def test_start_greets_says_what_it_does_not_do_and_asks_who_is_speaking(bo
     names = [c["command"] for c in bot.request.commands]
     for command in ("start", "fiche", "schemas", "aide", "recommencer", "confidentialite"):
         assert command in names
+
+
+async def test_the_empty_chat_shows_a_description_and_each_chat_its_menu(bot: Harness) -> None:
+    """Before /start, Telegram shows the description; menus differ by kind of chat."""
+    described = bot.request.descriptions
+    assert "Boussole vous aide à trouver le bon cadre" in described["description"]
+    assert "&#39;" not in described["description"] and "<" not in described["description"]
+    assert 0 < len(described["short_description"]) <= 120
+    private = [c["command"] for c in bot.request.menus["all_private_chats"]]
+    assert private == [c["command"] for c in bot.request.menus["default"]]
+    assert "leads" not in private and "stats" not in private  # no operator here
+    assert [c["command"] for c in bot.request.menus["all_group_chats"]] == ["start"]
+    assert not [key for key in bot.request.menus if key.startswith("chat:")]
 
 
 async def test_deep_link_opens_the_collectivite_branch(bot: Harness) -> None:

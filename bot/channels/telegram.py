@@ -21,7 +21,17 @@ from urllib.parse import urlparse
 
 import uvicorn
 from sqlalchemy import text
-from telegram import Bot, BotCommand, LinkPreviewOptions, Update
+from telegram import (
+    Bot,
+    BotCommand,
+    BotCommandScope,
+    BotCommandScopeAllGroupChats,
+    BotCommandScopeAllPrivateChats,
+    BotCommandScopeChat,
+    BotCommandScopeDefault,
+    LinkPreviewOptions,
+    Update,
+)
 from telegram.constants import ParseMode
 from telegram.error import BadRequest, Forbidden, TelegramError
 from telegram.ext import AIORateLimiter, Application, ApplicationBuilder, BaseUpdateProcessor
@@ -30,7 +40,7 @@ from telegram.request import BaseRequest
 
 import handlers
 from bot.channels.web import build_web
-from bot.dialogue.commands import BOT_COMMANDS
+from bot.dialogue.commands import BOT_COMMANDS, GROUP_COMMANDS, OPERATOR_COMMANDS
 from bot.dialogue.router import Conversation
 from bot.dialogue.service import ChatService
 from bot.leads.delivery import DeliveryError, SmtpSettings
@@ -40,6 +50,7 @@ from bot.orientation.engine import Session
 from bot.platform.config import BotMode, Settings
 from bot.platform.observe import OUTCOME, RELOADS, JsonFormatter, log_update, update_type
 from bot.platform.storage import ConversationStore
+from bot.screens.render import Renderer, html_to_text
 from bot.screens.views import Reply, Turn
 from knowledge.loader import KnowledgeBase, KnowledgeError, load_knowledge
 
@@ -215,11 +226,7 @@ async def _post_init(app: Application[Any, Any, Any, Any, Any, Any]) -> None:
     await service.store.migrate()
     if RELOAD_ROOT in app.bot_data:  # polling mode started by `run`
         _reload_on_sighup(app, app.bot_data[RELOAD_ROOT])
-    commands = [BotCommand(name, description) for name, description in BOT_COMMANDS]
-    try:
-        await app.bot.set_my_commands(commands)
-    except Exception:  # the menu is a comfort: the bot works without it
-        log.warning("could not register the command menu", exc_info=True)
+    await present_the_bot(app.bot, service.conversation.partners, service.conversation.renderer)
     app.bot_data[PURGE_TASK] = asyncio.create_task(_purge_loop(service, settings))
     outbox = app.bot_data[OUTBOX] = build_outbox(app, settings)
     if settings.outbox_worker:
@@ -227,6 +234,43 @@ async def _post_init(app: Application[Any, Any, Any, Any, Any, Any]) -> None:
         app.bot_data[OUTBOX_TASK] = asyncio.create_task(
             outbox.run_forever(settings.outbox_interval)
         )
+
+
+DESCRIPTION_LIMIT, SHORT_DESCRIPTION_LIMIT = 512, 120  # Telegram's limits (characters)
+
+
+def menus(partners: Partners) -> list[tuple[BotCommandScope, list[BotCommand]]]:
+    """Each command menu and where Telegram shows it: private chats (and the default),
+    groups, and each operator's own chat with /leads and /stats."""
+    private = [BotCommand(name, description) for name, description in BOT_COMMANDS]
+    operator = private + [BotCommand(name, text) for name, text in OPERATOR_COMMANDS]
+    out: list[tuple[BotCommandScope, list[BotCommand]]] = [
+        (BotCommandScopeDefault(), private),
+        (BotCommandScopeAllPrivateChats(), private),
+        (BotCommandScopeAllGroupChats(), [BotCommand(n, d) for n, d in GROUP_COMMANDS]),
+    ]
+    for user_id in sorted({o.telegram_user_id for o in partners.operators}):
+        out.append((BotCommandScopeChat(user_id), operator))
+    return out
+
+
+async def present_the_bot(bot: Bot, partners: Partners, renderer: Renderer) -> None:
+    """What Telegram shows before the first message (the empty chat's description, the
+    profile's short description, from templates) and the command menus. A comfort: the
+    bot works without them, so a refusal is logged, never fatal."""
+    description = html_to_text(renderer.render("description.j2"))
+    short = html_to_text(renderer.render("short_description.j2"))
+    assert len(description) <= DESCRIPTION_LIMIT and len(short) <= SHORT_DESCRIPTION_LIMIT
+    try:
+        await bot.set_my_description(description)
+        await bot.set_my_short_description(short)
+    except TelegramError:
+        log.warning("could not set the bot's description", exc_info=True)
+    for scope, commands in menus(partners):
+        try:
+            await bot.set_my_commands(commands, scope=scope)
+        except TelegramError:  # e.g. an operator who never opened a chat with the bot
+            log.warning("could not register the command menu (%s)", scope.type, exc_info=True)
 
 
 async def _post_shutdown(app: Application[Any, Any, Any, Any, Any, Any]) -> None:

@@ -45,6 +45,10 @@ COMMANDS: dict[str, Kind] = {
 
 #: the command menu a channel registers (Telegram's setMyCommands): name, description
 BOT_COMMANDS: tuple[tuple[str, str], ...] = tuple(group("menu").items())
+#: in groups every command gets an invitation to a private chat: one entry says so
+GROUP_COMMANDS: tuple[tuple[str, str], ...] = tuple(group("menu_groups").items())
+#: added to the menu of each operator's private chat (their user id is that chat's id)
+OPERATOR_COMMANDS: tuple[tuple[str, str], ...] = tuple(group("menu_operators").items())
 
 
 @dataclass(frozen=True)

@@ -117,7 +117,8 @@ class Conversation:
 
     def welcome(self, session: Session, payload: str = "") -> Turn:
         """/start: greet, honour a deep link, resume a conversation in progress."""
-        replies = [Reply(self.renderer.render("welcome.j2"))]
+        welcome = self.renderer.render("welcome.j2", retention_days=self.retention_days)
+        replies = [Reply(welcome)]
         payload = normalize(payload).replace(" ", "_")
         if payload.startswith("fiche_"):
             found = self.parts.search.search(payload.removeprefix("fiche_").replace("_", " "))

@@ -1,12 +1,16 @@
 """Delivery of leads to partner organisations: signed webhook and email.
 
-A lead is a JSON-able dict built elsewhere, always with a stable string ``id`` (a UUID the
-receiver deduplicates on) and ``created_at`` (ISO 8601). This module only transports it:
+A lead is the JSON of a :class:`bot.leads.PartnerLead`, with a stable string ``id`` (a UUID
+the receiver deduplicates on). This module only transports it:
 
-* :func:`post_webhook` POSTs ``{"event": ..., "lead": ...}`` signed with HMAC-SHA256
-  (:func:`sign`; a receiver checks it with :func:`verify`, see ``docs/webhook.md``);
-* :func:`send_email` sends :func:`lead_email`, a French plain-text message with the lead
-  as a JSON attachment, through the standard library's smtplib in a worker thread.
+* :func:`post_webhook` POSTs ``{"event": ..., "lead": ...}`` signed the Standard Webhooks way
+  (https://www.standardwebhooks.com: headers ``webhook-id``, ``webhook-timestamp``,
+  ``webhook-signature`` = ``v1,`` + base64 HMAC-SHA256 of ``id.timestamp.body`` with the
+  partner's ``whsec_`` secret; :func:`sign`, checked by :func:`verify` or any Standard
+  Webhooks library, see ``docs/webhook.md``);
+* :func:`send_email` sends :func:`lead_email`, a French plain-text message rendered from
+  bot/templates/lead_email.txt.j2 with the lead as a JSON attachment, through the standard
+  library's smtplib in a worker thread.
 
 Every failure is raised as :class:`DeliveryError`, whose ``permanent`` flag tells the
 caller whether retrying later can help, and whose ``reason`` is short and safe to store
@@ -16,6 +20,8 @@ caller whether retrying later can help, and whose ``reason`` is short and safe t
 from __future__ import annotations
 
 import asyncio
+import base64
+import binascii
 import hashlib
 import hmac
 import json
@@ -30,6 +36,10 @@ from email.utils import formatdate, parsedate_to_datetime
 from typing import Any
 
 import httpx
+from pydantic import ValidationError
+
+from bot.leads.model import PartnerLead, parse_lead
+from bot.screens.render import Renderer
 
 __all__ = [
     "LEAD_CREATED",
@@ -43,6 +53,7 @@ __all__ = [
     "send_email",
     "sign",
     "verify",
+    "webhook_key",
 ]
 
 LEAD_CREATED = "lead.created"
@@ -86,36 +97,56 @@ class DeliveryError(Exception):
 # --------------------------------------------------------------------------- webhook
 
 
-def sign(secret: str, timestamp: str, body: bytes) -> str:
-    """``"sha256=" + hex(HMAC-SHA256(secret, timestamp + "." + body))``."""
-    mac = hmac.new(secret.encode("utf-8"), timestamp.encode("utf-8") + b"." + body, hashlib.sha256)
-    return "sha256=" + mac.hexdigest()
+SECRET_PREFIX = "whsec_"
+
+
+def webhook_key(secret: str) -> bytes:
+    """The HMAC key of a Standard Webhooks secret: ``whsec_`` + base64 of 24 to 64 bytes.
+    Raises ValueError otherwise (the partners file is checked with it)."""
+    if not secret.startswith(SECRET_PREFIX):
+        raise ValueError("le secret doit commencer par whsec_")
+    try:
+        key = base64.b64decode(secret.removeprefix(SECRET_PREFIX), validate=True)
+    except (binascii.Error, ValueError) as exc:
+        raise ValueError("après whsec_, du base64 valide") from exc
+    if not 24 <= len(key) <= 64:
+        raise ValueError("après whsec_, le base64 de 24 à 64 octets")
+    return key
+
+
+def sign(secret: str, msg_id: str, timestamp: str, body: bytes) -> str:
+    """``webhook-signature``: ``"v1," + base64(HMAC-SHA256(key, id + "." + ts + "." + body))``."""
+    signed = msg_id.encode("utf-8") + b"." + timestamp.encode("utf-8") + b"." + body
+    mac = hmac.new(webhook_key(secret), signed, hashlib.sha256).digest()
+    return "v1," + base64.b64encode(mac).decode("ascii")
 
 
 def verify(
     secret: str,
+    msg_id: str,
     timestamp: str,
     body: bytes,
     signature: str,
     now: float | None = None,
     tolerance: int = 300,
 ) -> bool:
-    """True if ``signature`` signs ``body`` at ``timestamp`` and the timestamp is fresh.
+    """True if one of the space-separated ``v1,…`` signatures of ``signature`` signs
+    ``body`` with this id and timestamp, and the timestamp is fresh.
 
-    ``timestamp`` is the ``X-Boussole-Timestamp`` header (Unix seconds) and ``body`` the raw
-    request body, exactly as received (not re-serialised). A timestamp further than
-    ``tolerance`` seconds from ``now`` (default: the current time) is refused, which limits
-    replays. The comparison is constant-time.
+    ``msg_id``, ``timestamp``, ``signature``: the ``webhook-id``, ``webhook-timestamp`` and
+    ``webhook-signature`` headers; ``body``: the raw request body, exactly as received. A
+    timestamp further than ``tolerance`` seconds from ``now`` (default: the current time)
+    is refused, which limits replays. The comparison is constant-time.
     """
-    if not timestamp.isascii() or not timestamp.isdigit():
+    if not timestamp.isascii() or not timestamp.isdigit() or not signature.isascii():
         return False
     current = time.time() if now is None else now
     if abs(current - int(timestamp)) > tolerance:
         return False
-    signature = signature.strip()
-    if not signature.isascii():
-        return False
-    return hmac.compare_digest(sign(secret, timestamp, body), signature)
+    expected = sign(secret, msg_id, timestamp, body).encode("ascii")
+    return any(
+        hmac.compare_digest(expected, candidate.encode("ascii")) for candidate in signature.split()
+    )
 
 
 def delivery_id(lead: dict[str, Any], event: str = LEAD_CREATED) -> str:
@@ -170,13 +201,18 @@ async def post_webhook(
     """
     body = _json_body(event, lead)
     timestamp = str(int(time.time()))
+    msg_id = delivery_id(lead, event)
+    try:
+        signature = sign(secret, msg_id, timestamp, body)
+    except ValueError as exc:
+        raise DeliveryError(f"invalid webhook secret ({exc})", permanent=True) from exc
     headers = {
         "Content-Type": "application/json",
         "User-Agent": USER_AGENT,
         "X-Boussole-Event": event,
-        "X-Boussole-Delivery": delivery_id(lead, event),
-        "X-Boussole-Timestamp": timestamp,
-        "X-Boussole-Signature": sign(secret, timestamp, body),
+        "webhook-id": msg_id,
+        "webhook-timestamp": timestamp,
+        "webhook-signature": signature,
     }
     try:
         async with asyncio.timeout(timeout):
@@ -203,179 +239,64 @@ async def post_webhook(
 
 # --------------------------------------------------------------------------- text
 
-
-def _str(value: Any) -> str:
-    """A one-line display string for a scalar, or "" for nothing."""
-    if value is None or isinstance(value, dict | list):
-        return ""
-    return " ".join(str(value).split())
-
-
-def _dict(value: Any) -> dict[str, Any]:
-    return value if isinstance(value, dict) else {}
-
-
-def _list(value: Any) -> list[Any]:
-    return value if isinstance(value, list) else []
-
-
-def _date(value: Any) -> str:
-    text = _str(value)
-    if not text:
-        return ""
-    try:
-        when = datetime.fromisoformat(text)
-    except ValueError:
-        return text
-    shown = when.strftime("%d/%m/%Y à %H:%M")
-    offset = when.utcoffset()
-    if offset is None:
-        return shown
-    if not offset:
-        return f"{shown} (UTC)"
-    return f"{shown} (UTC{when.strftime('%z')[:3]}:{when.strftime('%z')[3:]})"
-
-
-_PROFILES = {
+PROFILES = {
     "porteur": "porteur ou porteuse de projet",
     "association": "association",
     "collectivite": "collectivité",
     "entreprise": "entreprise",
 }
-_CONTACT_KINDS = {
-    "email": "e-mail",
-    "phone": "téléphone",
-    "telephone": "téléphone",
-    "telegram": "Telegram",
-}
+CONTACT_KINDS = {"email": "e-mail", "phone": "téléphone", "telegram": "Telegram"}
 
 
-def _label(value: Any, labels: dict[str, str]) -> str:
-    text = _str(value)
-    return labels.get(text, text.replace("_", " "))
+def _when(value: datetime | str | None) -> str:
+    """« 23/11/2026 à 10:00 (UTC) »."""
+    if value is None:
+        return ""
+    if isinstance(value, str):
+        try:
+            value = datetime.fromisoformat(value)
+        except ValueError:
+            return _one_line(value)
+    shown = value.strftime("%d/%m/%Y à %H:%M")
+    offset = value.utcoffset()
+    if offset is None:
+        return shown
+    if not offset:
+        return f"{shown} (UTC)"
+    return f"{shown} (UTC{value.strftime('%z')[:3]}:{value.strftime('%z')[3:]})"
 
 
-def _multiline(value: Any, indent: str) -> list[str]:
-    """A free text kept with its line breaks, each line indented."""
-    if value is None or isinstance(value, dict | list):
-        return []
-    lines = [line.rstrip() for line in str(value).strip().splitlines()]
-    return [f"{indent}{line}" if line else "" for line in lines]
+def _one_line(value: Any) -> str:
+    return " ".join(str(value).split()) if value is not None else ""
 
 
-def _operator(value: Any) -> str:
-    if isinstance(value, dict):
-        return _str(value.get("name")) or _str(value.get("id"))
-    return _str(value)
+_TEXT = Renderer(html=False)  # plain text (email): nothing escaped
+_TEXT.env.filters.update(
+    when=_when,
+    one_line=_one_line,
+    profile=lambda v: PROFILES.get(v, str(v).replace("_", " ")),
+    contact_kind=lambda v: CONTACT_KINDS.get(v, v),
+)
 
 
-def _project_title(lead: dict[str, Any]) -> str:
-    project = _dict(lead.get("project"))
-    person = _dict(lead.get("person"))
-    return (
-        _str(project.get("title"))
-        or _str(project.get("name"))
-        or _str(person.get("name"))
-        or _str(lead.get("id"))
+def _render(event: str, lead: PartnerLead | None, notice: dict[str, Any]) -> str:
+    text = _TEXT.render(
+        "lead_email.txt.j2", event=event, lead=lead, notice=notice, erased=event == LEAD_ERASED
     )
+    return text + "\n"
+
+
+def _lead(data: dict[str, Any]) -> PartnerLead:
+    try:
+        return parse_lead(data)
+    except ValidationError as exc:
+        where = ", ".join(".".join(map(str, e["loc"])) for e in exc.errors()[:3])
+        raise DeliveryError(f"lead not matching the model ({where})", permanent=True) from exc
 
 
 def lead_text(lead: dict[str, Any]) -> str:
-    """A readable French plain-text summary of a lead; missing keys are simply skipped."""
-    return "Nouvelle mise en relation Boussole\n\n" + _summary(lead)
-
-
-def _summary(lead: dict[str, Any]) -> str:
-    out: list[str] = []
-    organisation = _dict(lead.get("organisation"))
-    org_name = _str(organisation.get("name")) or _str(organisation.get("id"))
-    for label, value in (
-        ("Référence", _str(lead.get("id"))),
-        ("Reçue le", _date(lead.get("created_at"))),
-        ("Structure destinataire", org_name),
-    ):
-        if value:
-            out.append(f"{label} : {value}")
-
-    person = _dict(lead.get("person"))
-    contact = _dict(person.get("contact"))
-    section: list[str] = []
-    if name := _str(person.get("name")):
-        section.append(f"  Nom : {name}")
-    if value := _str(contact.get("value")):
-        kind = _label(contact.get("kind"), _CONTACT_KINDS)
-        section.append(f"  Contact ({kind}) : {value}" if kind else f"  Contact : {value}")
-    if profile := _label(lead.get("profile"), _PROFILES):
-        section.append(f"  Profil : {profile}")
-    if stage := _label(lead.get("stage"), {}):
-        section.append(f"  Stade du projet : {stage}")
-    if section:
-        out += ["", "Personne", *section]
-
-    project = _dict(lead.get("project"))
-    section = []
-    if title := _str(project.get("title")):
-        section.append(f"  Titre : {title}")
-    section += _multiline(project.get("description"), "  ")
-    if section:
-        out += ["", "Projet", *section]
-
-    territory = _dict(lead.get("territory"))
-    codes = [
-        f"{label} {code}"
-        for label, code in (
-            ("commune", _str(territory.get("commune"))),
-            ("département", _str(territory.get("departement"))),
-            ("région", _str(territory.get("region"))),
-        )
-        if code
-    ]
-    where = _str(territory.get("label"))
-    if codes:
-        where = f"{where} ({', '.join(codes)})" if where else ", ".join(codes)
-    if where:
-        out += ["", f"Territoire : {where}"]
-
-    section = []
-    for item in _list(lead.get("recommended")):
-        scheme = _dict(item)
-        name = _str(scheme.get("name")) or _str(scheme.get("scheme"))
-        if not name:
-            continue
-        code = _str(scheme.get("scheme"))
-        section.append(f"  - {name}" + (f" ({code})" if code and code != name else ""))
-        section += [
-            f"      · {reason}" for r in _list(scheme.get("reasons")) if (reason := _str(r))
-        ]
-    if section:
-        out += ["", "Dispositifs recommandés", *section]
-
-    section = []
-    for item in _list(lead.get("answers")):
-        qa = _dict(item)
-        question, answer = _str(qa.get("question")), _str(qa.get("answer"))
-        if question or answer:
-            section += [f"  - {question or '(question)'}", f"    → {answer or '—'}"]
-    if section:
-        out += ["", "Réponses au questionnaire", *section]
-
-    consent = _dict(lead.get("consent"))
-    if consent:
-        by = _str(consent.get("by"))
-        operator = _operator(lead.get("operator"))
-        if by == "operator":
-            who = "Recueilli par un opérateur" + (f" ({operator})" if operator else "")
-        elif by == "person":
-            who = "Donné par la personne elle-même"
-        else:
-            who = f"Donné par {by}" if by else "Donné"
-        line = f"  {who}"
-        if given := _date(consent.get("given_at")):
-            line += f" le {given}"
-        out += ["", "Consentement à la mise en relation", line]
-        if version := _str(consent.get("text_version")):
-            out.append(f"  Version du texte de consentement : {version}")
-    return "\n".join(out).rstrip() + "\n"
+    """The French plain text of a lead, from the template (DeliveryError if invalid)."""
+    return _render(LEAD_CREATED, _lead(lead), {})
 
 
 # --------------------------------------------------------------------------- email
@@ -408,39 +329,19 @@ def lead_email(
     personal data, only what identifies the record to delete.
     """
     lead_id = _token(lead["id"])
-    title = _project_title(lead)
-    if len(title) > 80:
-        title = title[:79].rstrip() + "…"
-    erased = event == LEAD_ERASED
-    if event == LEAD_CREATED:
-        subject = f"Boussole : nouvelle mise en relation – {title}"
-        body = lead_text(lead)
-        attached = lead
-    elif erased:
+    if event == LEAD_ERASED:
         attached = {key: lead[key] for key in _ERASURE_KEYS if key in lead}
-        subject = f"Boussole : demande d'effacement – référence {_str(lead['id'])}"
-        body = (
-            "Demande d'effacement de données personnelles\n\n"
-            "La personne mise en relation avec votre structure par Boussole a demandé "
-            "l'effacement de ses données.\nMerci de supprimer toutes les données que vous "
-            "avez conservées pour la mise en relation suivante (fiche, copies, pièces "
-            "jointes et ce message compris) :\n\n" + _summary(attached)
-        )
+        subject = f"Boussole : demande d'effacement – référence {_one_line(lead['id'])}"
+        body = _render(event, None, attached)
     else:
-        subject = f"Boussole : {event} – {title}"
-        body = lead_text(lead)
-        attached = lead
-    body += f"\n--\nÉvénement : {event}\n"
-    if erased:
-        body += f"Identification de la fiche en pièce jointe : lead-{lead_id}.json\n"
-    else:
-        body += (
-            f"Référence à conserver : {_str(lead['id'])} (un envoi répété porte la même "
-            "référence et le même Message-ID).\n"
-            f"Données complètes en pièce jointe : lead-{lead_id}.json\n"
-            "Cette personne a accepté d'être mise en relation avec votre structure ; "
-            "merci de n'utiliser ces données que dans ce but.\n"
-        )
+        model = _lead(lead)
+        attached = model.json_data()
+        title = _one_line(model.person.name) or lead_id
+        if len(title) > 80:
+            title = title[:79].rstrip() + "…"
+        what = "nouvelle mise en relation" if event == LEAD_CREATED else event
+        subject = f"Boussole : {what} – {title}"
+        body = _render(event, model, {})
 
     msg = EmailMessage()
     msg["Subject"] = subject

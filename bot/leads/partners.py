@@ -54,6 +54,17 @@ class Organisation(_Strict):
             raise ValueError(f"adresse e-mail invalide : {self.email!r}")
         if self.webhook_url and not self.webhook_secret:
             raise ValueError("webhook_url demande webhook_secret (clé de signature HMAC)")
+        if self.webhook_secret is not None:
+            from bot.leads.delivery import webhook_key
+
+            try:
+                webhook_key(self.webhook_secret.get_secret_value())
+            except ValueError as exc:
+                raise ValueError(
+                    f"webhook_secret : {exc} (secret Standard Webhooks ; en créer un : "
+                    'python3 -c "import base64,os; '
+                    "print('whsec_'+base64.b64encode(os.urandom(32)).decode())\")"
+                ) from None
         return self
 
     @property

@@ -217,7 +217,12 @@ async def create_lead(
     sender_organisation: str | None = None,
     erasure_code: str | None = None,
 ) -> None:
-    """Store a lead and queue its delivery, in the caller's transaction."""
+    """Store a lead and queue its delivery, in the caller's transaction. The lead is
+    checked against :class:`bot.leads.PartnerLead` first: what is stored is what the
+    partners' documentation describes."""
+    from bot.leads.model import parse_lead
+
+    lead = parse_lead(lead).json_data()
     moment = now()
     await conn.execute(
         insert(LeadRow).values(

@@ -3,16 +3,34 @@
 Every setting has an environment variable of the same name in capitals, e.g.
 `TELEGRAM_BOT_TOKEN`, `DATABASE_URL`, `BOT_MODE`. The token is a secret: it is never
 printed, logged or shown in an error (pydantic's SecretStr).
+
+Where a setting comes from, first found wins:
+
+1. a file named after it in /run/secrets (Docker and Compose secrets, e.g.
+   /run/secrets/telegram_bot_token);
+2. the process environment (Compose's `environment:` and `env_file:`, systemd's
+   `Environment=` and `EnvironmentFile=`, the shell);
+3. the `.env` file of the working directory;
+4. the default.
+
+An empty value (`WEBHOOK_SECRET=` as in .env.example) counts as not set. An invalid value
+is refused with a message that names the setting and never repeats its value
+(:func:`load_settings`).
 """
 
 from __future__ import annotations
 
+import re
 from enum import StrEnum
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
-from pydantic import Field, SecretStr, model_validator
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
+from pydantic_settings import (
+    BaseSettings,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+)
 
 DEFAULT_DATABASE_URL = "sqlite+aiosqlite:///boussole.db"
 TELEGRAM_API = "https://api.telegram.org"
@@ -25,11 +43,14 @@ class BotMode(StrEnum):
 
 #: Docker/Compose secrets: a file per setting (e.g. /run/secrets/telegram_bot_token)
 SECRETS_DIR = Path("/run/secrets")
+#: Telegram's rule for the webhook secret token (setWebhook's secret_token)
+WEBHOOK_SECRET_RULE = re.compile(r"[A-Za-z0-9_-]{1,256}")
 
 
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(
         env_file=".env",
+        env_ignore_empty=True,
         extra="ignore",
         secrets_dir=str(SECRETS_DIR) if SECRETS_DIR.is_dir() else None,
     )
@@ -80,6 +101,26 @@ class Settings(BaseSettings):
     #: `text` for a terminal, `json` (one object per line) for a log collector
     log_format: Literal["text", "json"] = "text"
 
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        """A secret file outranks the environment: an env file copied from .env.example
+        must not hide /run/secrets (see the module's docstring)."""
+        return init_settings, file_secret_settings, env_settings, dotenv_settings
+
+    @field_validator("webhook_secret")
+    @classmethod
+    def _telegram_secret_rule(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is not None and not WEBHOOK_SECRET_RULE.fullmatch(value.get_secret_value()):
+            raise ValueError("1 à 256 caractères parmi A-Z, a-z, 0-9, _ et - (règle de Telegram)")
+        return value
+
     @model_validator(mode="after")
     def _webhook_needs_url_and_secret(self) -> Settings:
         if self.bot_mode is BotMode.webhook:
@@ -93,16 +134,35 @@ class Settings(BaseSettings):
             ]
             if missing:
                 raise ValueError(f"BOT_MODE=webhook demande aussi {' et '.join(missing)}")
-        if self.webhook_secret is not None:
-            secret = self.webhook_secret.get_secret_value()
-            if not secret or len(secret) > 256 or not all(c.isalnum() or c in "_-" for c in secret):
-                raise ValueError(
-                    "WEBHOOK_SECRET : 1 à 256 caractères parmi A-Z, a-z, 0-9, _ et - "
-                    "(règle de Telegram)"
-                )
         return self
 
     @property
     def token(self) -> str | None:
         value = self.telegram_bot_token.get_secret_value() if self.telegram_bot_token else ""
         return value.strip() or None
+
+
+class SettingsError(Exception):
+    """Invalid settings, explained per setting without any of their values."""
+
+    def __init__(self, problems: list[str]) -> None:
+        super().__init__("\n".join(problems))
+        self.problems = problems
+
+
+def explain(exc: ValidationError) -> list[str]:
+    """One line per problem: the setting's name and what is wrong, never the value."""
+    lines = []
+    for error in exc.errors(include_input=False, include_url=False, include_context=False):
+        where = ".".join(str(part) for part in error["loc"]).upper() or "configuration"
+        message = error["msg"].removeprefix("Value error, ")
+        lines.append(f"configuration invalide : {where} : {message}")
+    return lines
+
+
+def load_settings(**overrides: Any) -> Settings:
+    """The settings, or :class:`SettingsError` naming each invalid setting."""
+    try:
+        return Settings(**overrides)
+    except ValidationError as exc:
+        raise SettingsError(explain(exc)) from None

@@ -26,10 +26,11 @@ TELEGRAM_LIMIT = 4096
 
 
 class Renderer:
-    def __init__(self, templates: Sequence[Path] = TEMPLATES) -> None:
+    def __init__(self, templates: Sequence[Path] = TEMPLATES, *, html: bool = True) -> None:
+        """``html=False``: plain text (an email), nothing escaped."""
         self.env = Environment(
             loader=FileSystemLoader([str(folder) for folder in templates]),
-            autoescape=True,
+            autoescape=html,
             trim_blocks=True,
             lstrip_blocks=True,
             undefined=StrictUndefined,

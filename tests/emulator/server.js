@@ -10,7 +10,8 @@
  *
  * The bot talks to `http://HOST:PORT/bot<token>/<method>` like to api.telegram.org; the
  * test plays the user through the package's client routes (/sendMessage, /sendCommand,
- * /sendCallback, /getUpdatesHistory) and the routes added here (/getChatState, /getCommands).
+ * /sendCallback, /getUpdatesHistory) and the routes added here (/getChatState, /getCommands,
+ * /getDescriptions).
  *
  * The package targets node bot libraries and is not compatible with python-telegram-bot 22
  * as is. Rather than editing node_modules, this launcher shims it:
@@ -85,6 +86,7 @@ class EmulatorServer extends TelegramServer {
     super(config);
     this.chats = new Map(); // chat id -> chat object seen in the user's updates
     this.commands = new Map(); // token + scope + language -> BotCommand[]
+    this.descriptions = new Map(); // token -> { description, short_description }
     this.callbackAnswers = []; // {token, chat_id, callback_query_id, text, show_alert, url}
     this.callbackChats = new Map(); // callback_query_id -> chat id
   }
@@ -217,7 +219,9 @@ TelegramServer.formatUpdate = function formatUpdate(update) {
 
 function commandsKey(token, params) {
   const scope = parseJson(params.scope) || { type: 'default' };
-  return JSON.stringify([token, scope, params.language_code || '']);
+  // by type and chat only: the same scope whatever the order of its JSON keys
+  const where = [scope.type, scope.chat_id === undefined ? '' : String(scope.chat_id)];
+  return JSON.stringify([token, where, params.language_code || '']);
 }
 
 function botRoutes(app, server) {
@@ -280,6 +284,20 @@ function botRoutes(app, server) {
     server.commands.delete(commandsKey(req.params.token, req.body));
     res.sendResult({ ok: true, result: true });
   });
+  // Why: missing from the package; Boussole sets what the empty chat shows at start-up.
+  // Telegram's limits: 512 characters for the description, 120 for the short one.
+  for (const [method, field, limit] of [
+    ['setMyDescription', 'description', 512],
+    ['setMyShortDescription', 'short_description', 120],
+  ]) {
+    handle(app, `/bot:token/${method}`, (req, res) => {
+      const text = req.body[field] || '';
+      if ([...text].length > limit) return badRequest(res, `${field} is too long`);
+      const current = server.descriptions.get(req.params.token) || {};
+      server.descriptions.set(req.params.token, { ...current, [field]: text });
+      return res.sendResult({ ok: true, result: true });
+    });
+  }
 
   // Why: same as the package (which keeps the whole body, secret_token included, for
   // addUserUpdate above) but answers `true` like Telegram instead of `null`.
@@ -355,6 +373,9 @@ function clientRoutes(app, server) {
   app.post('/getCommands', (req, res) => {
     const commands = server.commands.get(commandsKey(req.body.token, req.body)) || [];
     res.sendResult({ ok: true, result: commands });
+  });
+  app.post('/getDescriptions', (req, res) => {
+    res.sendResult({ ok: true, result: server.descriptions.get(req.body.token) || {} });
   });
 }
 

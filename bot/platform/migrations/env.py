@@ -31,9 +31,9 @@ def run(connection: Connection) -> None:
 
 
 async def from_settings() -> None:
-    from bot.platform.config import Settings
+    from bot.platform.config import load_settings
 
-    engine = create_async_engine(Settings().database_url)
+    engine = create_async_engine(load_settings().database_url)
     async with engine.begin() as conn:
         await conn.run_sync(run)
     await engine.dispose()
