@@ -182,5 +182,6 @@ class OperatorDesk:
             ],
             unmet=len(unmet),
             unmet_profiles=Counter(o["profile"] or unknown for o in unmet),
+            by_network=Counter(o["network"] for o in orientations if o.get("network")),
         )
         return Reply(text, [[Button(button("operator_leads"), Action(Kind.leads))]])
