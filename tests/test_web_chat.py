@@ -212,7 +212,7 @@ def test_headers_cookie_and_fragment(site: Site) -> None:
     csp = response.headers["content-security-policy"]
     assert "frame-ancestors 'self'" in csp and "script-src 'self'" in csp
     assert response.headers["x-content-type-options"] == "nosniff"
-    assert response.headers["referrer-policy"] == "no-referrer"
+    assert response.headers["referrer-policy"] == "same-origin"
     cookie = response.headers["set-cookie"].lower()
     assert "httponly" in cookie and "samesite=lax" in cookie and "secure" not in cookie
     person.page = response.text

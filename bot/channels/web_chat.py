@@ -132,7 +132,7 @@ def security_headers(frame_ancestors: str) -> list[tuple[bytes, bytes]]:
     headers = [
         (b"content-security-policy", csp.encode()),
         (b"x-content-type-options", b"nosniff"),
-        (b"referrer-policy", b"no-referrer"),
+        (b"referrer-policy", b"same-origin"),  # a shared link never leaks to other sites
         (b"permissions-policy", b"camera=(), microphone=(), geolocation=()"),
         (b"cross-origin-opener-policy", b"same-origin"),
     ]
@@ -184,8 +184,8 @@ class WebChat:
 
     def _same_origin(self, request: Request) -> bool:
         origin = request.headers.get("origin")
-        if origin is None or origin == "null":
-            return origin is None
+        if origin is None or origin == "null":  # not told (the signed token still decides)
+            return True
         own = {f"{request.url.scheme}://{request.url.netloc}"}
         public = urlparse(self.settings.public_url)
         own.add(f"{public.scheme}://{public.netloc}")
