@@ -15,7 +15,7 @@ from bot.channels.web_chat import COOKIE, WebChat, WebSettings, build_chat_app
 from bot.channels.web_html import safe_html
 from bot.dialogue.router import Conversation
 from bot.dialogue.service import ChatService
-from bot.leads.partners import Organisation, Partners
+from bot.leads.partners import Operator, Organisation, Partners
 from bot.platform.storage import ConversationStore
 from knowledge.loader import KnowledgeBase, load_cases
 from knowledge.schema import Case
@@ -56,7 +56,8 @@ def make_site(kb: KnowledgeBase, url: str, **settings: Any) -> Iterator[Site]:
                 contact="urscop_hdf",
                 email="accueil@urscop.example",
             )
-        ]
+        ],
+        operators=[Operator(telegram_user_id=9001, organisation="urscop_hdf")],
     )
     store = ConversationStore(url)
     service = ChatService(Conversation(kb, partners=partners), store)
@@ -108,6 +109,10 @@ def test_a_full_orientation_with_buttons_a_place_and_a_shared_result(site: Site)
     # the orientation counts for the network whose page it started from
     rows = site.call(site.service.leads.orientations())
     assert [row["network"] for row in rows] == ["cress-hdf"]
+    operator = Operator(telegram_user_id=9001, organisation="urscop_hdf")
+    stats = site.call(site.service.operators.stats(operator))
+    assert "Commencées depuis le site d'un réseau" in stats.text
+    assert "cress-hdf : 1" in stats.text
 
 
 def test_typed_answers_help_back_restart_and_fiches(site: Site) -> None:
