@@ -184,6 +184,14 @@ def test_every_post_needs_the_page_token(site: Site) -> None:
     assert forged.status_code == 403  # someone else's token with my cookie
     tampered = person.client.post("/chat", data={"t": person.token + "0", "text": "x"})
     assert tampered.status_code == 403
+    huge = person.client.post("/chat", data={"t": person.token, "text": "x" * 20_000})
+    assert huge.status_code == 413 and "trop long" in huge.text
+    garbage = person.client.post(
+        "/chat",
+        content=b"\xff\xfe=&&",
+        headers={"content-type": "application/x-www-form-urlencoded"},
+    )
+    assert garbage.status_code == 403
     other_site = person.client.post(
         "/chat",
         data={"t": person.token, "text": "collectivite"},

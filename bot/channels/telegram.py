@@ -335,7 +335,8 @@ async def serve_webhook(
     routes, middleware = [], []
     if settings.web_chat:  # the web chat, on the same server and database
         listen = f"http://{settings.webhook_listen}:{settings.webhook_port}"
-        chat = WebChat(handlers.service_of(app), web_settings(settings, listen))
+        share = settings.web_public_url is not None  # else the address is only a local one
+        chat = WebChat(handlers.service_of(app), web_settings(settings, listen), share)
         routes, middleware = chat.routes(), [chat.middleware()]
     path = urlparse(settings.webhook_url).path
     web = build_web(process, lambda: readiness(app), secret, path, routes, middleware)

@@ -28,10 +28,9 @@ import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, replace
 from datetime import timedelta
-from urllib.parse import urlparse
+from urllib.parse import parse_qsl, urlparse
 
 from starlette.applications import Starlette
-from starlette.datastructures import FormData
 from starlette.middleware import Middleware
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, PlainTextResponse, RedirectResponse, Response
@@ -142,13 +141,16 @@ def security_headers(frame_ancestors: str) -> list[tuple[bytes, bytes]]:
 
 
 class WebChat:
-    def __init__(self, service: ChatService, settings: WebSettings) -> None:
+    def __init__(self, service: ChatService, settings: WebSettings, share: bool = True) -> None:
+        """`share`: give this page's address in share links (not when it is only the
+        address it listens on, behind a proxy)."""
         self.service = service
         self.settings = settings
         self.pages = Pages(BASE)
         self.key = settings.secret or secrets.token_bytes(32)
         self.limit = RateLimit(settings.rate_limit)
-        service.shares.links.web = web_share_link(settings.public_url)
+        if share:
+            service.shares.links.web = web_share_link(settings.public_url)
 
     # ------------------------------------------------------------ identity and tokens
 
@@ -203,13 +205,14 @@ class WebChat:
         return self._answer(request, turn, value)
 
     async def post(self, request: Request) -> Response:
-        if int(request.headers.get("content-length") or 0) > MAX_FORM:
+        length = request.headers.get("content-length", "0")
+        if not length.isdigit() or int(length) > MAX_FORM:
             return self._message(request, 413, "Message trop long", "Écrivez plus court.")
         if not self._same_origin(request):
             refused = "Elle ne vient pas de cette page."
             return self._message(request, 403, "Demande refusée", refused)
         form = await self._form(request)
-        value = self._signed(str(form.get("t") or "")) if form is not None else None
+        value = self._signed(form.get("t", "")) if form is not None else None
         cookie = self._cookie(request)
         if form is None or value is None or (cookie is not None and cookie != value):
             return self._message(
@@ -221,11 +224,11 @@ class WebChat:
             )
         key = "web:" + value
         said = ""
-        if form.get("a") is not None:
-            action = decode_action(str(form.get("a")))
+        if "a" in form:
+            action = decode_action(form["a"])
             turn = await self._safely(key, lambda: self.service.action(key, action))
         else:
-            said = str(form.get("text") or "")[:MAX_TEXT]
+            said = form.get("text", "")[:MAX_TEXT]
             turn = await self._safely(key, lambda: self.service.text(key, said))
             said = said.strip()
         if not turn.replies and not request.headers.get(FRAGMENT):
@@ -255,11 +258,19 @@ class WebChat:
         profiles = [(o.value, o.label) for o in start.options]
         return HTMLResponse(self.pages.render("embed.html", snippet=snippet, profiles=profiles))
 
-    async def _form(self, request: Request) -> FormData | None:
+    async def _form(self, request: Request) -> dict[str, str] | None:
+        """The posted fields (URL-encoded, as forms and the script send them), or None
+        when the body is too long or not a form."""
+        body = b""
+        async for chunk in request.stream():
+            body += chunk
+            if len(body) > MAX_FORM:
+                return None
         try:
-            return await request.form(max_files=0, max_fields=8, max_part_size=MAX_FORM)
-        except Exception:  # malformed body
+            pairs = parse_qsl(body.decode("utf-8"), max_num_fields=8, strict_parsing=bool(body))
+        except ValueError:  # not UTF-8, malformed, too many fields
             return None
+        return dict(pairs)
 
     async def _safely(self, key: str, step: Callable[[], Awaitable[Turn]]) -> Turn:
         try:
