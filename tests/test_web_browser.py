@@ -277,3 +277,28 @@ def test_the_chat_embedded_in_a_network_site(browser: Any, server: str, host_sit
     sync_api.expect(frame.locator("#log .turn").last).to_contain_text("Question 3")
     shot(page, "desktop-embedded")
     context.close()
+
+
+def test_keyboard_only(browser: Any, server: str) -> None:
+    """Tab and Enter are enough: skip link, then each message's buttons, focus following."""
+    context = browser.new_context(viewport=PHONE, locale="fr-FR")
+    page = context.new_page()
+    page.goto(f"{server}/chat")
+    page.keyboard.press("Tab")
+    sync_api.expect(page.locator(".skip")).to_be_focused()
+    page.keyboard.press("Tab")  # the name of the site, a link home
+    page.keyboard.press("Tab")
+    first = last_turn(page).locator("button[name=a]").first
+    sync_api.expect(first).to_be_focused()
+    page.keyboard.press("Enter")
+    sync_api.expect(last_turn(page)).to_contain_text("Question 2")
+    sync_api.expect(last_turn(page).locator(".msg").first).to_be_focused()  # read next
+    page.keyboard.press("Tab")
+    sync_api.expect(last_turn(page).locator("button[name=a]").first).to_be_focused()
+    page.keyboard.press("Enter")
+    sync_api.expect(last_turn(page)).to_contain_text("Question 3")
+    shot(page, "phone-keyboard")
+    page.goto(f"{server}/chat/integrer")
+    sync_api.expect(page.locator("pre.snippet")).to_contain_text("?from=votre-reseau")
+    shot(page, "phone-embed-snippet", whole=True)
+    context.close()
