@@ -111,8 +111,13 @@ def test_a_full_orientation_with_buttons_a_place_and_a_shared_result(site: Site)
     assert [row["network"] for row in rows] == ["cress-hdf"]
     operator = Operator(telegram_user_id=9001, organisation="urscop_hdf")
     stats = site.call(site.service.operators.stats(operator))
-    assert "Commencées depuis le site d'un réseau" in stats.text
-    assert "cress-hdf : 1" in stats.text
+    assert "Depuis le site d'un réseau" in stats.text
+    assert "cress-hdf : 1 · 1" in stats.text  # started, finished
+    other = site.user()
+    other.open("/chat?from=france-active")
+    other.send("collectivite")  # started, not finished
+    stats = site.call(site.service.operators.stats(operator))
+    assert "france-active : 1 · 0" in stats.text and "cress-hdf : 1 · 1" in stats.text
 
 
 def test_typed_answers_help_back_restart_and_fiches(site: Site) -> None:
