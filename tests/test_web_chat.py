@@ -141,6 +141,10 @@ def test_deep_link_profile_and_resume(site: Site) -> None:
     assert "Question 2" in person.text
     person.open("/chat")  # a reload: the same conversation, where it was
     assert "Question 2" in person.text
+    person.click(person.buttons()[0][2])
+    assert "Question 3" in person.text
+    person.open("/chat?profil=collectivite")  # the embedded page reloaded: nothing lost
+    assert "Question 3" in person.text
 
 
 def test_html_typed_by_a_person_is_shown_as_text(site: Site) -> None:

@@ -197,9 +197,11 @@ class WebChat:
 
     async def page(self, request: Request) -> Response:
         value = self._cookie(request)
-        if value is None:
+        profile = ""
+        if value is None:  # a new conversation: where it comes from, whom it is for
             value = self._new_id(network_tag(request.query_params.get("from")))
-        profile = (request.query_params.get("profil") or "")[:40]
+            profile = (request.query_params.get("profil") or "")[:40]
+        # (an embedded page reloads with the same ?profil=: it must not start again)
         key = "web:" + value
         turn = await self._safely(key, lambda: self.service.start(key, profile))
         return self._answer(request, turn, value)
