@@ -49,7 +49,10 @@ organisations:
     email: accueil@urscop.example
 """
 
-sync_api = pytest.importorskip("playwright.sync_api", reason="Playwright's Python package")
+try:
+    from playwright import sync_api
+except ImportError:  # told by the fixture, and a failure where nothing may be skipped
+    sync_api = None  # type: ignore[assignment]
 
 
 def free_port() -> int:
@@ -130,6 +133,8 @@ def server(tmp_path_factory: pytest.TempPathFactory, host_site: str) -> Iterator
 
 @pytest.fixture(scope="module")
 def browser() -> Iterator[Any]:
+    if sync_api is None:
+        require_or_skip("Playwright's Python package missing: pip install -e '.[test]'")
     if not CHROMIUM.exists():
         require_or_skip("Chromium not installed: apt-get install -y chromium chromium-driver")
     ARTEFACTS.mkdir(parents=True, exist_ok=True)
