@@ -1,4 +1,5 @@
-"""Load test: simulated people doing full orientations through the webhook, 1 and 2 workers.
+"""Load test: simulated people doing full orientations through the webhook, 1 and 2 workers,
+then through the web chat (/chat, served by the same workers), 1 and 2 workers.
 
     python benchmarks/load.py [--users 40] [--seconds 30] [--soak 600]
 
@@ -8,16 +9,21 @@ process that answers at once. Each simulated person posts an update to a worker 
 robin, as a balancer would), waits for the answer (a worker answers once the update is
 handled, conversation written), then clicks the next button: /start, every question,
 then starts again. Reported: sustained updates per second, handling latency (median, p99,
-as seen at the webhook), errors, and the workers' memory over a soak.
+as seen at the webhook), errors, and the workers' memory over a soak. On the web chat each
+person opens /chat (a new conversation, its cookie), then posts every answer as the page
+without JavaScript does (a form post answered by a whole page), then restarts: pages per
+second, latency and errors (any answer but 200 with the expected page).
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import html
 import itertools
 import json
 import os
+import re
 import socket
 import statistics
 import subprocess
@@ -93,6 +99,7 @@ def start_worker(port: int, api: str, database: str, log: Path) -> subprocess.Po
         WEBHOOK_SECRET=SECRET,
         WEBHOOK_PORT=str(port),
         RATE_LIMIT="false",
+        WEB_RATE_LIMIT="0",  # every simulated person comes from 127.0.0.1
         LOG_FORMAT="json",
         PYTHONPATH=str(ROOT),
     )
@@ -131,6 +138,17 @@ def update(chat: int, *, text: str | None = None, data: str | None = None) -> di
     }
 
 
+def summary(unit: str, latencies: list[float], elapsed: float, errors: int) -> dict[str, Any]:
+    s = sorted(latencies)
+    return {
+        unit: len(s),
+        "per_second": len(s) / elapsed,
+        "median_ms": statistics.median(s) * 1e3 if s else float("nan"),
+        "p99_ms": s[min(len(s) - 1, int(len(s) * 0.99))] * 1e3 if s else float("nan"),
+        "errors": errors,
+    }
+
+
 async def people(
     ports: list[int], users: int, seconds: float, path: list[tuple[str, str]], first_chat: int
 ) -> dict[str, Any]:
@@ -166,15 +184,62 @@ async def people(
     started = time.perf_counter()
     async with httpx.AsyncClient(trust_env=False, timeout=30) as client:
         await asyncio.gather(*(person(first_chat + i, client) for i in range(users)))
-    elapsed = time.perf_counter() - started
-    s = sorted(latencies)
-    return {
-        "updates": len(s),
-        "per_second": len(s) / elapsed,
-        "median_ms": statistics.median(s) * 1e3 if s else float("nan"),
-        "p99_ms": s[min(len(s) - 1, int(len(s) * 0.99))] * 1e3 if s else float("nan"),
-        "errors": errors,
-    }
+    return summary("updates", latencies, time.perf_counter() - started, errors)
+
+
+_TOKEN = re.compile(r'name="t" value="([^"]+)"')
+
+
+async def web_people(
+    ports: list[int], users: int, seconds: float, path: list[tuple[str, str]]
+) -> dict[str, Any]:
+    """People on the web chat, each request to the next worker (round robin)."""
+    latencies: list[float] = []
+    errors = 0
+    turn = itertools.cycle(ports)
+    deadline = time.perf_counter() + seconds
+
+    async def timed(call: Any, expected: str) -> str | None:
+        nonlocal errors
+        t0 = time.perf_counter()
+        try:
+            answer = await call
+            ok = answer.status_code == 200 and expected in answer.text
+        except httpx.HTTPError:
+            answer, ok = None, False
+        latencies.append(time.perf_counter() - t0)
+        if not ok:
+            errors += 1
+            return None
+        return str(answer.text) if answer is not None else None
+
+    async def person(client: httpx.AsyncClient) -> None:
+        while time.perf_counter() < deadline:
+            client.cookies.clear()  # a new person: a new conversation
+            page = await timed(client.get(f"http://127.0.0.1:{next(turn)}/chat"), "Bienvenue")
+            found = _TOKEN.search(page or "")
+            if found is None:
+                continue
+            token = html.unescape(found.group(1))
+            posts = [
+                {"a": encode_action(Action(Kind.answer, option, question, i))}
+                for i, (question, option) in enumerate(path)
+            ]
+            posts.append({"text": "/recommencer"})
+            for form in posts:
+                if time.perf_counter() >= deadline:
+                    return
+                url = f"http://127.0.0.1:{next(turn)}/chat"
+                await timed(client.post(url, data={"t": token, **form}), 'class="msg"')
+
+    started = time.perf_counter()
+    clients = [httpx.AsyncClient(trust_env=False, timeout=30) for _ in range(users)]
+    try:
+        await asyncio.gather(*(person(client) for client in clients))
+    finally:
+        for client in clients:
+            await client.aclose()
+    return summary("pages", latencies, time.perf_counter() - started, errors)
 
 
 async def wait_ready(port: int) -> None:
@@ -215,6 +280,9 @@ async def run(users: int, seconds: float, soak: float) -> dict[str, Any]:
             results[f"workers_{count}"] = await people(
                 ports[:count], users, seconds, path, 100_000 * count
             )
+        await web_people(ports[:1], users, 2, path)  # warm-up
+        for count in (1, 2):
+            results[f"web_{count}"] = await web_people(ports[:count], users, seconds, path)
         if soak:
             samples: list[list[float]] = []
 
@@ -255,6 +323,15 @@ def report(results: dict[str, Any]) -> None:
         )
     one, two = results["workers_1"], results["workers_2"]
     print(f"    2 workers / 1 worker : {two['per_second'] / one['per_second']:.2f}x throughput")
+    for count in (1, 2):
+        r = results[f"web_{count}"]
+        print(
+            f"    web, {count} worker{'s' if count > 1 else ' '}: {r['per_second']:7.0f} pages/s, "
+            f"latency {r['median_ms']:.1f} ms median / {r['p99_ms']:.1f} ms p99, "
+            f"{r['errors']} errors ({r['pages']} pages)"
+        )
+    one, two = results["web_1"], results["web_2"]
+    print(f"    web, 2 / 1 worker    : {two['per_second'] / one['per_second']:.2f}x throughput")
     soak = results.get("soak")
     if soak:
 

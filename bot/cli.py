@@ -97,6 +97,28 @@ def cmd_run(args: argparse.Namespace) -> int:
         return 2
 
 
+def cmd_web(args: argparse.Namespace) -> int:
+    from bot.platform.config import Settings
+
+    settings = Settings()
+    if args.database:
+        settings = settings.model_copy(update={"database_url": args.database})
+    kb = _load(args.knowledge)
+    if kb is None:
+        return 2
+    from bot.channels.web_chat import serve
+    from bot.leads.partners import PartnersError
+
+    host = args.host or settings.webhook_listen
+    port = args.port or settings.webhook_port
+    print(f"Boussole sur le web : http://{host}:{port}/chat (Ctrl-C pour arrêter)")
+    try:
+        return serve(settings, kb, host, port)
+    except PartnersError as exc:
+        print(exc, file=sys.stderr)
+        return 2
+
+
 def cmd_db_upgrade(args: argparse.Namespace) -> int:
     from bot.platform.storage import ConversationStore
 
@@ -306,6 +328,13 @@ def build_parser(prog: str | None = None) -> argparse.ArgumentParser:
     sub.add_parser(
         "run", help="le bot Telegram (TELEGRAM_BOT_TOKEN, BOT_MODE, DATABASE_URL…)"
     ).set_defaults(func=cmd_run)
+    web = sub.add_parser("web", help="la conversation sur une page web, sans Telegram (/chat)")
+    web.add_argument("--host", help="adresse d'écoute (par défaut : WEBHOOK_LISTEN)")
+    web.add_argument("--port", type=int, help="port (par défaut : WEBHOOK_PORT)")
+    web.add_argument(
+        "--database", help="URL SQLAlchemy (par défaut : DATABASE_URL, ou SQLite boussole.db)"
+    )
+    web.set_defaults(func=cmd_web)
     db = sub.add_parser("db", help="la base de données des conversations")
     db_sub = db.add_subparsers(dest="db_command", required=True)
     upgrade = db_sub.add_parser("upgrade", help="appliquer les migrations (Alembic)")

@@ -223,6 +223,8 @@ def test_webhook_mode_checks_the_secret(
         ready = httpx.get(f"{base}/readyz", timeout=5)
         assert ready.status_code == 200 and ready.json()["database"] == "ok"
         assert ready.json()["knowledge"].startswith("version ")
+        chat = httpx.get(f"{base}/chat", timeout=5)  # the web chat, on the same server
+        assert chat.status_code == 200 and "Bienvenue sur Boussole" in chat.text
         exposed = httpx.get(f"{base}/metrics", timeout=5).text
         assert 'boussole_updates_total{type="message"}' in exposed
         assert "boussole_update_seconds_bucket" in exposed

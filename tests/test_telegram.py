@@ -265,6 +265,36 @@ async def test_contacts_and_funders_after_the_result(bot: Harness, kb: Knowledge
     assert "La Réunion" in user.last().text or "Réunion" in user.texts()
 
 
+async def test_a_result_is_shared_as_a_deep_link_that_reopens_it_read_only(
+    bot: Harness, kb: KnowledgeBase
+) -> None:
+    """Issue 16 in Telegram: « Partager ce résultat » gives a t.me link (and the web one
+    when the web chat has a public address); another person opens the same result."""
+    import re
+
+    from tests.telegram_offline import BOT_USERNAME
+
+    _, case = next((n, c) for n, c in SEEDS if "Colombelles" in n)
+    user = bot.user()
+    await user.send("/start")
+    for question, value in case.answers.items():
+        await user.click(option_label(kb, question, value))
+    await user.send("colombelle")
+    await user.click("Partager ce résultat")
+    deep_link = rf"https://t\.me/{BOT_USERNAME}\?start=(r_[A-Za-z0-9_-]{{22}})"
+    link = re.search(deep_link, user.last().text)
+    assert link is not None, user.last().text
+    colleague = bot.user(5151)
+    await colleague.send(f"/start {link.group(1)}")
+    texts = colleague.texts()
+    assert "Un résultat partagé avec vous" in texts and "Colombelles" in texts
+    assert (await bot.stored(colleague.chat_id)).answers == ()  # nothing of theirs changed
+    await colleague.click("Faire ma propre orientation")
+    assert "qui êtes-vous" in colleague.last().text
+    await colleague.send("/start r_" + "x" * 22)
+    assert "n'existe pas" in colleague.last().text
+
+
 # ---------------------------------------------------------------- bad input
 
 

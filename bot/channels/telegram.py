@@ -40,6 +40,7 @@ from telegram.request import BaseRequest
 
 import handlers
 from bot.channels.web import build_web
+from bot.channels.web_chat import WebChat, web_settings, web_share_link
 from bot.dialogue.commands import BOT_COMMANDS, GROUP_COMMANDS, OPERATOR_COMMANDS
 from bot.dialogue.router import Conversation
 from bot.dialogue.service import ChatService
@@ -47,6 +48,7 @@ from bot.leads.delivery import DeliveryError, SmtpSettings
 from bot.leads.outbox import Outbox
 from bot.leads.partners import Partners, load_partners
 from bot.orientation.engine import Session
+from bot.orientation.share import PAYLOAD
 from bot.platform.config import BotMode, Settings
 from bot.platform.observe import OUTCOME, RELOADS, JsonFormatter, log_update, update_type
 from bot.platform.storage import ConversationStore
@@ -177,6 +179,8 @@ def build_application(
         lead_retention_days=settings.lead_retention_days,
     )
     service = ChatService(conversation, store or ConversationStore(settings.database_url))
+    if settings.web_public_url:
+        service.shares.links.web = web_share_link(settings.web_public_url)
     handlers.setup(app, service)
     app.bot_data["settings"] = settings
     return app
@@ -224,6 +228,8 @@ async def _post_init(app: Application[Any, Any, Any, Any, Any, Any]) -> None:
     service = handlers.service_of(app)
     settings: Settings = app.bot_data["settings"]
     await service.store.migrate()
+    if app.bot.username:  # known once initialised (getMe)
+        service.shares.links.telegram = f"https://t.me/{app.bot.username}?start={PAYLOAD}{{id}}"
     if RELOAD_ROOT in app.bot_data:  # polling mode started by `run`
         _reload_on_sighup(app, app.bot_data[RELOAD_ROOT])
     await present_the_bot(app.bot, service.conversation.partners, service.conversation.renderer)
@@ -370,7 +376,14 @@ async def serve_webhook(
         update = Update.de_json(data, app.bot)
         await app.update_processor.process_update(update, app.process_update(update))
 
-    web = build_web(process, lambda: readiness(app), secret, urlparse(settings.webhook_url).path)
+    routes, middleware = [], []
+    if settings.web_chat:  # the web chat, on the same server and database
+        listen = f"http://{settings.webhook_listen}:{settings.webhook_port}"
+        share = settings.web_public_url is not None  # else the address is only a local one
+        chat = WebChat(handlers.service_of(app), web_settings(settings, listen), share)
+        routes, middleware = chat.routes(), [chat.middleware()]
+    path = urlparse(settings.webhook_url).path
+    web = build_web(process, lambda: readiness(app), secret, path, routes, middleware)
     config = uvicorn.Config(
         web,
         host=settings.webhook_listen,

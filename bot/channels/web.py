@@ -6,6 +6,7 @@
 - `GET /healthz`: the process is alive.
 - `GET /readyz`: the database answers and the knowledge base is loaded (503 otherwise).
 - `GET /metrics`: Prometheus metrics of this process.
+- `/chat`…: the web chat, when the caller passes its routes (bot/channels/web_chat.py).
 
 No telegram import here: the application hands in `process(data)`.
 """
@@ -15,13 +16,14 @@ from __future__ import annotations
 import hmac
 import json
 import logging
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from typing import Any
 
 from starlette.applications import Starlette
+from starlette.middleware import Middleware
 from starlette.requests import Request
 from starlette.responses import JSONResponse, PlainTextResponse, Response
-from starlette.routing import Route
+from starlette.routing import BaseRoute, Route
 
 from bot.platform.observe import metrics
 
@@ -34,7 +36,16 @@ Process = Callable[[dict[str, Any]], Awaitable[None]]
 Ready = Callable[[], Awaitable[tuple[bool, dict[str, str]]]]
 
 
-def build_web(process: Process, ready: Ready, secret: str, path: str) -> Starlette:
+def build_web(
+    process: Process,
+    ready: Ready,
+    secret: str,
+    path: str,
+    routes: Sequence[BaseRoute] = (),
+    middleware: Sequence[Middleware] = (),
+) -> Starlette:
+    """`routes` and `middleware`: another channel served by the same app (the web chat)."""
+
     async def webhook(request: Request) -> Response:
         given = request.headers.get(SECRET_HEADER, "")
         if not hmac.compare_digest(given.encode(), secret.encode()):
@@ -69,5 +80,7 @@ def build_web(process: Process, ready: Ready, secret: str, path: str) -> Starlet
             Route("/healthz", healthz, methods=["GET"]),
             Route("/readyz", readyz, methods=["GET"]),
             Route("/metrics", prometheus, methods=["GET"]),
-        ]
+            *routes,
+        ],
+        middleware=list(middleware),
     )

@@ -22,9 +22,19 @@ from bot.leads.operators import OperatorDesk
 from bot.leads.partners import Operator
 from bot.leads.store import LeadStore, create_lead, record_orientation
 from bot.orientation.engine import Session
+from bot.orientation.share import Shares, link_reply, share_id, shared_replies
 from bot.platform.observe import LEADS, ORIENTATIONS
 from bot.platform.storage import Also, ConversationStore
-from bot.screens.views import Action, Finished, Kind, SendLead, Turn, telegram_chat
+from bot.screens.views import (
+    Action,
+    Finished,
+    Kind,
+    Reply,
+    SendLead,
+    Turn,
+    telegram_chat,
+    web_network,
+)
 
 log = logging.getLogger(__name__)
 
@@ -45,12 +55,32 @@ class ChatService:
         self.store = store
         self.attempts = attempts
         self.leads = leads or LeadStore(store.engine)
+        #: shared results; each channel that can open one sets its link (`shares.links`)
+        self.shares = Shares(store)
         self._desks(conversation)
         #: called once a lead is stored (the delivery worker of this process wakes up)
         self.on_lead: Callable[[], None] = lambda: None
 
     async def start(self, chat_key: str, payload: str = "") -> Turn:
+        shared = share_id(payload)
+        if shared is not None:  # a shared result's deep link: shown, nothing of theirs changes
+            session, _ = await self.store.load(chat_key)
+            return Turn(session, await self.shared(shared), False)
         return await self.run(chat_key, lambda s: self.conversation.welcome(s, payload))
+
+    async def shared(self, share: str) -> list[Reply]:
+        """A shared result, read-only (or why it cannot be shown)."""
+        return shared_replies(self.conversation, await self.shares.load(share))
+
+    async def share(self, chat_key: str, action: Action) -> Turn:
+        """« Partager ce résultat »: store the result under a new id and give its links."""
+        session, _ = await self.store.load(chat_key)
+        state = self.conversation.engine.state(session)
+        fresh = action.step is None or action.step == state.session.step
+        if state.question is not None or not fresh:  # not (or no longer) this result
+            return self.conversation.handle_action(session, action)
+        links = self.shares.links.of(await self.shares.create(state.session))
+        return Turn(session, [link_reply(self.conversation, links)], False)
 
     def swap(self, conversation: Conversation) -> None:
         """Serve a reloaded knowledge base from the next update on."""
@@ -81,6 +111,8 @@ class ChatService:
         kind = action.kind if action is not None else None
         if kind is Kind.my_data:
             return await self.my_data(chat_key)
+        if action is not None and kind is Kind.share:
+            return await self.share(chat_key, action)
         if action is not None and kind in (Kind.leads, Kind.stats):
             return await self._operator_view(chat_key, action)
         if action is not None and kind is Kind.forget and action.arg.startswith("code"):
@@ -152,7 +184,9 @@ class ChatService:
         async def also(conn: AsyncConnection) -> None:
             for effect in effects:
                 if isinstance(effect, Finished):
-                    await record_orientation(conn, effect.profile, effect.schemes, effect.unmet)
+                    await record_orientation(
+                        conn, effect.profile, effect.schemes, effect.unmet, web_network(chat_key)
+                    )
                     continue
                 await create_lead(
                     conn,

@@ -12,15 +12,19 @@ import csv
 import io
 from collections import Counter
 from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import select
 
 from bot.dialogue.parts import short
 from bot.leads.handoff import age, status_text
 from bot.leads.partners import Operator, Partners
 from bot.leads.sent import SentLeads
 from bot.leads.store import Lead, LeadStatus, LeadStore, now
+from bot.platform.storage import ConversationRow
 from bot.screens.labels import DECLINE_REASONS, LEAD_STATUS_LABELS, button, group, label
 from bot.screens.render import Renderer
-from bot.screens.views import Action, Button, Kind, Reply
+from bot.screens.views import Action, Button, Kind, Reply, web_network
 from knowledge.loader import KnowledgeBase
 
 LIST_LIMIT = 10  # leads shown per status in /leads (the CSV has them all)
@@ -208,6 +212,16 @@ class OperatorDesk:
             key=lambda item: (-item[1], item[0]),
         )
 
+    async def _by_network(self, orientations: list[dict[str, Any]]) -> list[tuple[str, int, int]]:
+        """Per network tag (`?from=`): web conversations started from its page (those still
+        kept), and orientations finished."""
+        query = select(ConversationRow.chat_key).where(ConversationRow.chat_key.like("web:%.%"))
+        async with self.leads.engine.connect() as conn:
+            keys = (await conn.execute(query)).scalars().all()
+        started = Counter(network for key in keys if (network := web_network(key)))
+        finished = Counter(o["network"] for o in orientations if o.get("network"))
+        return [(n, started[n], finished[n]) for n, _ in (started + finished).most_common()]
+
     async def stats(self, operator: Operator | None) -> Reply:
         if operator is None:
             return self.refusal()
@@ -256,5 +270,6 @@ class OperatorDesk:
             unmet=len(unmet),
             unmet_profiles=Counter(o["profile"] or unknown for o in unmet),
             handoffs=await self.handoffs(operator.organisation),
+            by_network=await self._by_network(orientations),
         )
         return Reply(text, [[Button(button("operator_leads"), Action(Kind.leads))]])

@@ -106,6 +106,8 @@ class OrientationRow(Base):
     profile: Mapped[str | None] = mapped_column(String(40))
     schemes: Mapped[str] = mapped_column(String(400))  # recommended ids, best first
     unmet: Mapped[bool] = mapped_column(Boolean)
+    #: the network whose web page the orientation started from (`?from=`), if any
+    network: Mapped[str | None] = mapped_column(String(40), nullable=True)
 
 
 @dataclass(frozen=True)
@@ -250,11 +252,19 @@ async def create_lead(
 
 
 async def record_orientation(
-    conn: AsyncConnection, profile: str | None, schemes: list[str], unmet: bool
+    conn: AsyncConnection,
+    profile: str | None,
+    schemes: list[str],
+    unmet: bool,
+    network: str | None = None,
 ) -> None:
     await conn.execute(
         insert(OrientationRow).values(
-            finished_at=now(), profile=profile, schemes=",".join(schemes)[:400], unmet=unmet
+            finished_at=now(),
+            profile=profile,
+            schemes=",".join(schemes)[:400],
+            unmet=unmet,
+            network=network,
         )
     )
 

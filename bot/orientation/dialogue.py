@@ -147,4 +147,5 @@ class OrientationDialogue:
                 Button(button("restart"), Action(Kind.restart, step=step)),
             ]
         )
+        rows.append([Button(button("share"), Action(Kind.share, step=step))])
         return Reply(text, rows)

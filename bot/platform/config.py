@@ -97,6 +97,19 @@ class Settings(BaseSettings):
     smtp_username: str | None = None
     smtp_password: SecretStr | None = None
     smtp_starttls: bool = False
+    #: the web chat's public address (share links, embedding snippet), e.g.
+    #: https://boussole.example.org; by default the address it listens on
+    web_public_url: str | None = None
+    #: serve the web chat (/chat) next to the webhook in webhook mode
+    web_chat: bool = True
+    #: sites allowed to embed the web chat in an iframe, separated by spaces
+    #: (Content-Security-Policy frame-ancestors), e.g. https://www.cress-hdf.org
+    web_frame_ancestors: str = "'self'"
+    #: requests per minute a client (an IP address) may make to the web chat; 0: no limit
+    web_rate_limit: int = Field(default=120, ge=0)
+    #: signs the web chat's anti-forgery tokens; needed when several processes serve it
+    #: (by default WEBHOOK_SECRET, or a random key per process)
+    web_secret: SecretStr | None = None
     log_level: str = "INFO"
     #: `text` for a terminal, `json` (one object per line) for a log collector
     log_format: Literal["text", "json"] = "text"

@@ -6,6 +6,7 @@ turns them into inline keyboards. No channel decides what to say.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any
@@ -33,6 +34,7 @@ class Kind(StrEnum):
     my_data = "d"
     leads = "o"  # an operator's leads: arg "" (the list) or "csv" (the export)
     stats = "s"  # an operator's statistics
+    share = "g"  # a link that reopens this result read-only
 
 
 @dataclass(frozen=True)
@@ -95,6 +97,25 @@ def telegram_chat(chat_key: str) -> int | None:
     """The Telegram chat id of a conversation key (`tg:<id>`); None for the console."""
     kind, _, value = chat_key.partition(":")
     return int(value) if kind == "tg" and value.lstrip("-").isdigit() else None
+
+
+#: a network's tag in a web chat key: `web:<network>.<random id>`
+_NETWORK = re.compile(r"[a-z0-9][a-z0-9-]{0,29}")
+
+
+def web_network(chat_key: str) -> str | None:
+    """The network whose page a web conversation started from, if any."""
+    kind, _, value = chat_key.partition(":")
+    network, dot, _ = value.partition(".")
+    if kind != "web" or not dot or not _NETWORK.fullmatch(network):
+        return None
+    return network
+
+
+def network_tag(value: str | None) -> str | None:
+    """A `?from=` value as a network tag (lower-case letters, digits, dashes), or None."""
+    tag = (value or "").strip().lower()
+    return tag if _NETWORK.fullmatch(tag) else None
 
 
 #: Telegram refuses callback data over 64 bytes

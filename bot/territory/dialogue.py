@@ -98,4 +98,6 @@ class TerritoryDialogue:
                 for o in partners[:MAX_PARTNERS]
             ]
         rows.append([Button(button("change_place"), Action(Kind.change_place))])
+        if state.finished and only is None:  # the last screen: share what it concludes
+            rows.append([Button(button("share"), Action(Kind.share, step=state.session.step))])
         return Reply(text, rows)

@@ -3,7 +3,7 @@ qualified on behalf of someone, the code that lets that person erase it, and whe
 found unanswered after the reminders.
 
 Revision ID: 0007
-Revises: 0004 (re-chained after 0005 and 0006 at merge time)
+Revises: 0005 (re-chained after 0005 and 0006 at merge time)
 Create Date: 2026-12-01
 """
 
@@ -13,7 +13,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision = "0007"
-down_revision = "0004"
+down_revision = "0005"
 branch_labels = None
 depends_on = None
 
