@@ -117,6 +117,14 @@ def cmd_kb_check(args: argparse.Namespace) -> int:
     inactive = sum(not c.active for c in kb.contacts)
     print(f"  contacts          : {len(kb.contacts)} ({inactive} inactifs)")
     print(f"  financements      : {len(kb.funders)}")
+    from bot.dialogue.intents import IntentMatcher
+
+    conflicts = IntentMatcher(kb.intents).conflicts()
+    print(f"  intentions        : {len(kb.intents)}")
+    if conflicts:
+        print("\n".join(f"- {p}" for p in conflicts), file=sys.stderr)
+        print("\n✗ base refusée : corrigez les problèmes ci-dessus.", file=sys.stderr)
+        return 1
     from bot.territory.geography import Geography
     from bot.territory.routing import KIND_LABELS, Router, in_region
     from knowledge.schema import REGIONS

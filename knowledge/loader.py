@@ -12,13 +12,16 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import yaml
 from pydantic import ValidationError
 from rapidfuzz import fuzz, process
 
 from knowledge.schema import RESULT, Case, Contact, Directory, Funder, Question, Scheme, Tree
+
+if TYPE_CHECKING:
+    from knowledge.intents import Intent
 
 KNOWLEDGE_DIR = Path(__file__).resolve().parent
 NEG_INF = float("-inf")
@@ -83,6 +86,7 @@ class KnowledgeBase:
     contacts: list[Contact] = field(default_factory=list)
     funders: list[Funder] = field(default_factory=list)
     directory_sources: dict[str, dict[str, object]] = field(default_factory=dict)
+    intents: list[Intent] = field(default_factory=list)  # knowledge/intents.yaml
     questions: dict[str, Question] = field(init=False)
 
     def __post_init__(self) -> None:
@@ -351,6 +355,13 @@ def load_knowledge(root: Path | None = None) -> KnowledgeBase:
 
     contacts, funders, dir_sources = _load_directory(root, schemes, problems, digest)
 
+    from knowledge.intents import INTENTS_FILE, load_intents  # it uses Problem, from here
+
+    if (root / INTENTS_FILE).exists():
+        digest.update((root / INTENTS_FILE).read_bytes())
+    intents, intent_problems = load_intents(root)
+    problems.extend(intent_problems)
+
     if problems:
         raise KnowledgeError(problems)
     assert tree is not None
@@ -362,6 +373,7 @@ def load_knowledge(root: Path | None = None) -> KnowledgeBase:
         contacts=contacts,
         funders=funders,
         directory_sources=dir_sources,
+        intents=intents,
     )
 
 
