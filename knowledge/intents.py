@@ -39,6 +39,9 @@ class Intent(BaseModel):
     answer: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=600)]
     action: IntentAction | None = None
     takes_place: bool = False
+    #: only when the message says nothing else (« Bonjour, je voudrais créer une SCIC » is
+    #: about the SCIC, not a greeting)
+    alone: bool = False
 
 
 class Intents(BaseModel):

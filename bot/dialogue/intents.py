@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from bot.orientation.reading import stem, words
+from bot.orientation.reading import NEGATIONS, Reader, Reading, stem, words
 from knowledge.intents import Intent
 from knowledge.loader import Problem
 
@@ -59,9 +59,16 @@ class IntentMatcher:
             key=lambda item: -len(item[0]),
         )
 
-    def find(self, text: str) -> IntentMatch | None:
-        found = self._all(_stems(text), words(text))
-        return found[0] if found else None
+    def find(self, text: str, reading: Reading | None = None) -> IntentMatch | None:
+        """The intent a text expresses; an intent marked `alone` (a greeting, thanks) only
+        when the text says nothing else (`reading` tells the meaningful words)."""
+        for match in self._all(_stems(text), words(text)):
+            if match.intent.alone and reading is not None:
+                rest = Reader.term_stems(match.rest)
+                if [s for s in rest if s not in NEGATIONS]:
+                    continue
+            return match
+        return None
 
     def _all(self, stems: tuple[str, ...], raw: list[str]) -> list[IntentMatch]:
         out: list[IntentMatch] = []

@@ -24,7 +24,7 @@ from bot.orientation.compare import Comparison
 from bot.orientation.dialogue import OrientationDialogue
 from bot.orientation.engine import NO_PLACE, Engine, EngineError, Session, State
 from bot.orientation.fiches import FichesDialogue
-from bot.screens.render import Renderer
+from bot.screens.render import Renderer, split_reply
 from bot.screens.views import Action, Kind, Reply, Turn, decode_action, encode_action, listed
 from bot.territory.dialogue import TerritoryDialogue
 from bot.territory.geography import Geography
@@ -33,6 +33,9 @@ from knowledge.schema import Scheme
 
 #: typed words for « Passer cette étape » while the place is asked
 SKIP_WORDS = frozenset({"passer", "passer cette etape", "sans lieu"})
+
+#: the longest message the dialogue sends (Telegram allows 4096; a phone screen, less)
+MESSAGE_LIMIT = 2500
 
 #: actions whose new screen may replace the message that carried the button
 _EDITING = {Kind.answer, Kind.back, Kind.place}
@@ -290,7 +293,9 @@ class Conversation:
             follow = self.territory.place_prompt()
         else:
             follow = self.territory.routing_reply(state)
-        return [self.orientation.result_reply(state), follow]
+        # a long result comes in messages that fit a phone, split between its paragraphs
+        result = self.orientation.result_reply(state)
+        return [*split_reply(result, MESSAGE_LIMIT), *split_reply(follow, MESSAGE_LIMIT)]
 
     # what the channels call besides texts and buttons (the other feature dialogues answer)
 

@@ -13,7 +13,7 @@ from typing import Literal
 
 from bot.dialogue.intents import IntentMatch, IntentMatcher
 from bot.orientation.matching import OptionMatcher
-from bot.orientation.reading import Reader, Reading, Term
+from bot.orientation.reading import COMPARE_CUES, Reader, Reading, Term
 from knowledge.loader import KnowledgeBase
 from knowledge.schema import Option, Question, Scheme
 
@@ -66,6 +66,10 @@ class Understanding:
                 return Meaning("answer", option=exact)
         reading = self.reader.read(text)
         schemes = self.schemes_named(reading, question)
+        if len(schemes) < 2 and question is not None and COMPARE_CUES & set(reading.norm.split()):
+            # « cae ou couveuse ? »: names of options too, but a comparison is asked
+            every = self.schemes_named(reading)
+            schemes = every if len(every) >= 2 else schemes
         if len(schemes) >= 2:
             return Meaning("compare", schemes=schemes)
         suggestions: list[Option] = []
@@ -74,7 +78,7 @@ class Understanding:
             if match.option is not None:
                 return Meaning("answer", option=match.option)
             suggestions = match.suggestions
-        intent = self.intents.find(text)
+        intent = self.intents.find(text, reading)
         if intent is not None:
             return Meaning("intent", intent=intent)
         if schemes:

@@ -15,6 +15,7 @@ from datetime import datetime, timedelta
 
 from bot.leads.partners import Operator, Partners
 from bot.leads.store import Lead, LeadStatus, LeadStore, now
+from bot.platform.storage import unrecognised
 from bot.screens.labels import LEAD_STATUS_LABELS, button, group, label
 from bot.screens.render import Renderer
 from bot.screens.views import Action, Button, Kind, Reply
@@ -182,5 +183,7 @@ class OperatorDesk:
             ],
             unmet=len(unmet),
             unmet_profiles=Counter(o["profile"] or unknown for o in unmet),
+            unrecognised=await unrecognised(self.leads.engine),
+            unrecognised_labels=group("unrecognised"),
         )
         return Reply(text, [[Button(button("operator_leads"), Action(Kind.leads))]])

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from bot.orientation.reading import Reader, Reading, Term
+from bot.orientation.reading import Reader, Reading, Term, strip_tags
 from knowledge.loader import KnowledgeBase, normalize
 from knowledge.schema import Option, Question
 
@@ -56,7 +56,7 @@ class OptionMatcher:
 
     def exact(self, question: Question, text: str) -> Option | None:
         """The option a text is exactly: its number, value, label or alias."""
-        norm = normalize(text)
+        norm = normalize(strip_tags(text))
         if norm.isdigit():
             index = int(norm) - 1
             return question.options[index] if 0 <= index < len(question.options) else None
@@ -70,9 +70,13 @@ class OptionMatcher:
         reading = reading or self.reader.read(text)
         named = reading.spans(self.terms(question))
         content = set(reading.content)
-        if len(named) == 1 and content:
-            value, covered = next(iter(named.items()))
-            if content <= covered:  # every meaningful word names this option
+        whole = [value for value, covered in named.items() if content and content <= covered]
+        if len(whole) == 1:  # every meaningful word names this option…
+            value = whole[0]
+            covered = named[value]
+            # …and any other option named is only part of its words (« local » in
+            # « un service local »)
+            if all(other < covered for v, other in named.items() if v != value):
                 return OptionMatch(question.option(value), [], named)
         return OptionMatch(None, self.suggest(question, reading, named), named)
 

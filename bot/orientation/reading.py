@@ -9,6 +9,7 @@ after a negation in the same clause (« pas juste tester ») is not named.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable
 from dataclasses import dataclass
 
@@ -18,162 +19,17 @@ from knowledge.loader import normalize
 
 #: words that never name an option, a scheme or an intent by themselves
 STOP_WORDS = frozenset(
-    [
-        "a",
-        "au",
-        "aux",
-        "avec",
-        "ce",
-        "ces",
-        "c",
-        "cet",
-        "cette",
-        "d",
-        "de",
-        "des",
-        "du",
-        "en",
-        "et",
-        "est",
-        "etre",
-        "es",
-        "suis",
-        "sommes",
-        "etes",
-        "sont",
-        "ete",
-        "il",
-        "ils",
-        "elle",
-        "elles",
-        "j",
-        "je",
-        "tu",
-        "t",
-        "te",
-        "toi",
-        "moi",
-        "m",
-        "me",
-        "mon",
-        "ma",
-        "mes",
-        "ton",
-        "ta",
-        "tes",
-        "son",
-        "sa",
-        "ses",
-        "notre",
-        "nos",
-        "votre",
-        "vos",
-        "leur",
-        "leurs",
-        "nous",
-        "vous",
-        "on",
-        "l",
-        "la",
-        "le",
-        "les",
-        "un",
-        "une",
-        "y",
-        "ou",
-        "qu",
-        "que",
-        "qui",
-        "quoi",
-        "quel",
-        "quelle",
-        "quels",
-        "quelles",
-        "dans",
-        "par",
-        "pour",
-        "sur",
-        "sous",
-        "chez",
-        "ne",
-        "n",
-        "s",
-        "se",
-        "sa",
-        "ai",
-        "as",
-        "a",
-        "avons",
-        "avez",
-        "ont",
-        "avoir",
-        "veux",
-        "veut",
-        "voudrais",
-        "voudrions",
-        "voulons",
-        "voulez",
-        "vouloir",
-        "souhaite",
-        "souhaitons",
-        "aimerais",
-        "fais",
-        "fait",
-        "faire",
-        "faisons",
-        "peux",
-        "peut",
-        "pouvons",
-        "pouvez",
-        "pourrais",
-        "vais",
-        "va",
-        "allons",
-        "aller",
-        "ca",
-        "cela",
-        "ceci",
-        "ici",
-        "la",
-        "bien",
-        "tres",
-        "trop",
-        "plus",
-        "moins",
-        "aussi",
-        "alors",
-        "donc",
-        "car",
-        "comme",
-        "si",
-        "oui",
-        "ok",
-        "okay",
-        "bon",
-        "bah",
-        "ben",
-        "euh",
-        "hmm",
-        "svp",
-        "stp",
-        "merci",
-        "bonjour",
-        "salut",
-        "juste",
-        "vraiment",
-        "plutot",
-        "deja",
-        "encore",
-        "tout",
-        "tous",
-        "toute",
-        "toutes",
-        "chose",
-        "truc",
-        "genre",
-        "petit",
-        "petite",
-    ]
+    """
+    a au aux avec ce ces c cet cette d de des du en et est etre es suis sommes etes sont ete
+    il ils elle elles j je tu t te toi moi m me mon ma mes ton ta tes son sa ses notre nos
+    votre vos leur leurs nous vous on l la le les un une y ou qu que qui quoi quel quelle
+    quels quelles dans par pour sur chez ne n s se sa ai as a avons avez ont avoir veux veut
+    voudrais voudrions voulons voulez vouloir souhaite souhaitons aimerais fais fait faire
+    faisons peux peut pouvons pouvez pourrais vais va allons aller ca cela ceci ici la bien
+    tres trop plus moins aussi alors donc car comme si oui ok okay bon bah ben euh hmm svp
+    stp merci bonjour salut juste vraiment plutot deja encore tout tous toute toutes chose
+    truc genre petit petite jsuis jsui chui
+    """.split()  # noqa: SIM905
 )
 #: after one of these, a term of the same clause is not named (« pas juste tester »)
 NEGATIONS = frozenset({"pas", "sans", "ni", "jamais", "non", "aucun", "aucune", "plus"})
@@ -194,8 +50,20 @@ def stem(word: str) -> str:
     return word
 
 
+_TAG = re.compile(r"<[^>]{0,40}>")
+#: words that ask for a comparison when two schemes are named (« scic ou scop ? »)
+COMPARE_CUES = frozenset(
+    {"ou", "vs", "versus", "difference", "differences", "comparer", "compare", "mieux", "entre"}
+)
+
+
+def strip_tags(text: str) -> str:
+    """HTML typed in a message (« <b>asso</b> ») is not part of what it says."""
+    return _TAG.sub(" ", text)
+
+
 def words(text: str) -> list[str]:
-    return normalize(text).split()
+    return normalize(strip_tags(text)).split()
 
 
 @dataclass(frozen=True)
@@ -269,7 +137,7 @@ class Reader:
         return self._corrected[base]
 
     def read(self, text: str) -> Reading:
-        norm = normalize(text)
+        norm = normalize(strip_tags(text))
         stems: list[str] = []
         negated: list[bool] = []
         content: list[int] = []

@@ -8,7 +8,7 @@ from bot.dialogue.parts import Parts, Screen, short
 from bot.orientation.dialogue import OrientationDialogue
 from bot.orientation.engine import NO_PLACE, Session, State
 from bot.screens.labels import button
-from bot.screens.render import split_message
+from bot.screens.render import split_reply
 from bot.screens.views import Action, Button, Kind, Missed, Reply, Turn
 from bot.territory.routing import effective_profile
 from knowledge.loader import normalize
@@ -63,7 +63,7 @@ class TerritoryDialogue:
         new_state = self.parts.engine.state(new)
         replies: list[Reply] = []
         if key != NO_PLACE or new_state.finished:
-            replies.append(self.routing_reply(new_state))
+            replies += split_reply(self.routing_reply(new_state), MESSAGE_LIMIT)
         if new_state.question is not None:  # asked mid-orientation: carry on where it was
             replies.append(self.orientation.question_reply(new_state))
         return Turn(new, replies, True)
@@ -84,10 +84,8 @@ class TerritoryDialogue:
         `more`: every contact, not only the most relevant."""
         if state.session.place is None or state.session.place == NO_PLACE:
             return self.ask_place(state)
-        reply = self.routing_reply(state, only, more)
-        parts = split_message(reply.text, MESSAGE_LIMIT)  # paged, at a contact
-        replies = [Reply(p) for p in parts[:-1]] + [Reply(parts[-1], reply.buttons)]
-        return Turn(state.session, replies, False)
+        reply = self.routing_reply(state, only, more)  # paged, between contacts
+        return Turn(state.session, split_reply(reply, MESSAGE_LIMIT), False)
 
     def routing_reply(self, state: State, only: str | None = None, more: bool = False) -> Reply:
         place = self.parts.geo.from_key(state.session.place or "")
