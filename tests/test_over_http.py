@@ -395,3 +395,49 @@ def test_two_workers_behind_a_balancer_share_every_conversation(
             worker.stop()
         balancer.terminate()
         balancer.wait(10)
+
+
+def test_a_redelivered_update_changes_nothing_over_http(
+    emulator: Emulator, database_url: str, tmp_path: Path
+) -> None:
+    """Telegram posts an update again when the webhook answered late or a worker died:
+    the same update (same update_id, same message_id, text « 1 ») is handled once."""
+    port = free_port()
+    secret = "s3cret-redelivery"
+    env = bot_env(
+        emulator,
+        database_url,
+        BOT_MODE="webhook",
+        WEBHOOK_URL=f"http://127.0.0.1:{port}/telegram",
+        WEBHOOK_SECRET=secret,
+        WEBHOOK_LISTEN="127.0.0.1",
+        WEBHOOK_PORT=str(port),
+    )
+    bot = BotProcess(env, tmp_path / "bot.log").start()
+    user = EmulatedUser(emulator, TOKEN, user_id=9301 + offset(database_url))
+    try:
+        user.send_command("/start")
+        user.wait_for(lambda s: any("Question 1" in m.text for m in s))
+        chat = {"id": user.chat_id, "type": "private", "first_name": "Camille"}
+        update = {
+            "update_id": 880_001,
+            "message": {
+                "message_id": 880_001,
+                "date": int(time.time()),
+                "chat": chat,
+                "from": {"id": user.chat_id, "is_bot": False, "first_name": "Camille"},
+                "text": "1",
+            },
+        }
+        headers = {"X-Telegram-Bot-Api-Secret-Token": secret}
+        for _ in range(2):
+            response = httpx.post(
+                f"http://127.0.0.1:{port}/telegram", json=update, headers=headers, timeout=10
+            )
+            assert response.status_code == 200
+        user.wait_for(lambda s: any("Question 2" in m.text for m in s))
+        time.sleep(0.5)  # the second delivery is handled before its answer: nothing more
+        answers = stored_answers(database_url, f"tg:{user.chat_id}")
+        assert answers == (("profil", "porteur"),)
+    finally:
+        bot.stop()

@@ -176,13 +176,17 @@ class Geography:
         #: names by first word, for the communes found by the beginning of their name
         self._by_first: dict[str, list[str]] = {}
         for key in self._by_name:
-            self._by_first.setdefault(key.split(" ", 1)[0], []).append(key)
+            words = key.split(" ")
+            for size in (1, 2):  # by the first word, and by the first two
+                if len(words) > size:
+                    self._by_first.setdefault(" ".join(words[:size]), []).append(key)
         self._dep_names = {name_key(name): code for code, (name, _) in self.departements.items()}
         self._region_names = {name_key(name): code for code, name in self.regions.items()}
-        # fuzzy search is bucketed by first letter: typos rarely hit the first letter
-        self._buckets: dict[str, list[str]] = {}
-        for key in [*self._by_name, *self._dep_names, *self._region_names]:
-            self._buckets.setdefault(key[:1], []).append(key)
+        # fuzzy search is bucketed by first letter (typos rarely hit it) and by length (a
+        # name much longer or shorter than the query cannot be close enough)
+        self._buckets: dict[tuple[str, int], list[str]] = {}
+        for key in {*self._by_name, *self._dep_names, *self._region_names}:
+            self._buckets.setdefault((key[:1], len(key)), []).append(key)
 
     # ------------------------------------------------------------------ building blocks
 
@@ -283,13 +287,19 @@ class Geography:
         """Names close to the query, or beginning with it: the closest first, then the
         most populated (to propose, never to take)."""
         scored: dict[str, float] = {}
-        bucket = self._buckets.get(key[:1], [])
+        # ratio ≥ cutoff needs lengths within this much of each other
+        spread = int(len(key) * (100 - FUZZY_CUTOFF) / FUZZY_CUTOFF) + 1
+        bucket = [
+            name
+            for size in range(max(len(key) - spread, 1), len(key) + spread + 1)
+            for name in self._buckets.get((key[:1], size), [])
+        ]
         for name, score, _ in process.extract(
             key, bucket, scorer=fuzz.ratio, limit=8, score_cutoff=FUZZY_CUTOFF
         ):
             scored[name] = score
         if len(key) >= 4:
-            first = key.split(" ", 1)[0]
+            first = " ".join(key.split(" ")[:2])
             starting = [n for n in self._by_first.get(first, []) if n.startswith(key + " ")]
             for name in starting if len(starting) <= PREFIX_MAX else []:
                 scored[name] = max(scored.get(name, 0.0), PREFIX_SCORE)
