@@ -454,3 +454,15 @@ async def test_unrecognised_messages_are_counted_never_kept(
         assert "Messages non compris" in html_to_text(stats.replies[0].text)
     finally:
         await store.close()
+
+
+def test_the_compare_button_fits_telegram_for_long_ids() -> None:
+    from bot.orientation.dialogue import compare_ids
+    from bot.screens.views import encode_action
+
+    ids = compare_ids(
+        ["alliance_cooperation_economique", "innovation_societale", "pratiques_responsables"]
+    )
+    assert ids == "alliance_cooperation_economique+innovation_societale"
+    assert len(encode_action(Action(Kind.compare, ids)).encode()) <= 64
+    assert compare_ids(["scic"]) is None

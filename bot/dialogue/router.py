@@ -36,6 +36,8 @@ SKIP_WORDS = frozenset({"passer", "passer cette etape", "sans lieu"})
 
 #: the longest message the dialogue sends (Telegram allows 4096; a phone screen, less)
 MESSAGE_LIMIT = 2500
+#: how many screens' lists are remembered (a few per chat being served)
+SCREEN_MEMORY = 2048
 
 #: actions whose new screen may replace the message that carried the button
 _EDITING = {Kind.answer, Kind.back, Kind.place}
@@ -53,6 +55,8 @@ class Conversation:
         partners: Partners | None = None,
         lead_retention_days: int = 365,
     ) -> None:
+        #: the numbered list of the screens drawn lately, by session (see _screen_offer)
+        self._screen_lists: dict[Session, tuple[str, ...]] = {}
         self.parts = Parts(
             kb,
             renderer or Renderer(),
@@ -234,8 +238,12 @@ class Conversation:
         return replace(turn, session=replace(turn.session, offer=offer), changed=True)
 
     def _screen_offer(self, session: Session) -> tuple[str, ...]:
-        actions = listed(self.screen(replace(session, offer=())))
-        return tuple(encode_action(a) for a in actions or [])
+        """The list of the screen where the person is (drawn once: the step that drew it
+        remembered it)."""
+        key = replace(session, offer=())
+        if key not in self._screen_lists:
+            self.screen(key)
+        return self._screen_lists[key]
 
     def _pressed(self, session: Session, norm: str) -> Action | None:
         """The button a typed number or « oui » presses in the last list shown, if any."""
@@ -285,6 +293,15 @@ class Conversation:
     def screen(self, session_or_state: Session | State) -> list[Reply]:
         """What shows where the person is: a question, or the result and what follows."""
         state = self.parts.state(session_or_state)
+        replies = self._screen(state)
+        # remembered: the list it numbers is what a typed number means (see _offered)
+        key = replace(state.session, offer=())
+        self._screen_lists[key] = tuple(encode_action(a) for a in listed(replies) or [])
+        if len(self._screen_lists) > SCREEN_MEMORY:
+            del self._screen_lists[next(iter(self._screen_lists))]
+        return replies
+
+    def _screen(self, state: State) -> list[Reply]:
         if state.session.asking_place:
             return [self.territory.place_prompt()]
         if state.question is not None:

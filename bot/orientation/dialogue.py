@@ -7,13 +7,24 @@ from dataclasses import replace
 from bot.dialogue.parts import Parts, Screen, short
 from bot.orientation.engine import EngineError, Session, State
 from bot.screens.labels import button
-from bot.screens.views import Action, Button, Finished, Kind, Reply, Turn
+from bot.screens.views import CALLBACK_LIMIT, Action, Button, Finished, Kind, Reply, Turn
 from bot.territory.routing import effective_profile
 from knowledge.schema import Option
 
 PROGRESS_WIDTH = 8
 #: how much of a typed text is quoted back
 QUOTE = 60
+
+
+def compare_ids(ids: list[str]) -> str | None:
+    """The first two or three schemes, as many as a button's 64 bytes can carry."""
+    kept: list[str] = []
+    for sid in ids[:3]:
+        arg = "+".join([*kept, sid])
+        if len(f"{Kind.compare.value}|||{arg}".encode()) > CALLBACK_LIMIT:
+            break
+        kept.append(sid)
+    return "+".join(kept) if len(kept) >= 2 else None
 
 
 class OrientationDialogue:
@@ -143,8 +154,8 @@ class OrientationDialogue:
         rows = [
             [Button(button("fiche", name=s.short_name), Action(Kind.fiche, s.id))] for s in schemes
         ]
-        if len(schemes) >= 2:
-            ids = "+".join(s.id for s in schemes[:3])
+        ids = compare_ids([s.id for s in schemes])
+        if ids:
             rows.append([Button(button("compare"), Action(Kind.compare, ids))])
         rows.append(
             [
