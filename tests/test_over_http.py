@@ -143,7 +143,9 @@ def test_a_full_orientation_then_a_kill_and_restart(
             click(user, option_label(kb, question, value))
         state = user.wait_for(lambda s: "Où se situe votre projet" in s[-1].text)
         result = next(m for m in reversed(state) if any("📄" in b[0] for r in m.buttons for b in r))
-        assert "Territoire zéro chômeur" in result.text or "zéro chômeur" in result.text
+        # a long result comes in several messages that fit a phone, the buttons on the last
+        shown = " ".join(m.text for m in state[state.index(result) - 2 : state.index(result) + 1])
+        assert "zéro chômeur" in shown
         assert any(
             "TZCLD" in label or "zéro" in label for row in result.buttons for label, _ in row
         )

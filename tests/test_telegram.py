@@ -127,11 +127,16 @@ async def test_a_full_orientation_by_buttons_for_each_profile(
     await user.send("/start")
     for question, value in case.answers.items():
         await user.click(option_label(kb, question, value))
-    result = next(m for m in reversed(user.screen()) if "📄" in " ".join(m.labels()))
+    screen = user.screen()
+    result = next(m for m in reversed(screen) if "📄" in " ".join(m.labels()))
+    # a long result comes in messages under 2,500 characters, the buttons on the last one
+    start = max(i for i, m in enumerate(screen) if "Voici ce que je vous recommande" in m.text)
+    shown = " ".join(m.text for m in screen[start : screen.index(result) + 1])
+    assert all(len(m.html) <= 2500 for m in screen[start:])
     expected = case.expect_first or (case.expect_in_top or case.expect_recommended)[0]
     scheme = kb.schemes[expected]
-    assert scheme.name in result.text or scheme.short_name in result.text, name
-    assert "Pourquoi" in result.text or "pourquoi" in result.text
+    assert scheme.name in shown or scheme.short_name in shown, name
+    assert "Pourquoi" in shown or "pourquoi" in shown
     # each recommended scheme has a button to its fiche, under 64 bytes (checked offline)
     assert any(scheme.short_name in label for label in result.labels())
     # the place comes next, for contacts and funders
