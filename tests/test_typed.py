@@ -466,3 +466,12 @@ def test_the_compare_button_fits_telegram_for_long_ids() -> None:
     assert ids == "alliance_cooperation_economique+innovation_societale"
     assert len(encode_action(Action(Kind.compare, ids)).encode()) <= 64
     assert compare_ids(["scic"]) is None
+
+
+def test_oui_confirms_a_single_place_proposed(conversation: Conversation) -> None:
+    session = finished(conversation)
+    turn = conversation.handle_text(session, "colombelle")
+    assert "Colombelles (14) ? Tapez « oui » pour confirmer" in texts(turn)
+    assert turn.session.place is None
+    confirmed = conversation.handle_text(turn.session, "oui")
+    assert confirmed.session.place == "c:14167"
