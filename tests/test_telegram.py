@@ -290,7 +290,7 @@ async def test_a_result_is_shared_as_a_deep_link_that_reopens_it_read_only(
     await user.send("/start")
     for question, value in case.answers.items():
         await user.click(option_label(kb, question, value))
-    await user.send("colombelle")
+    await user.send("Colombelles")
     await user.click("Partager ce résultat")
     deep_link = rf"https://t\.me/{BOT_USERNAME}\?start=(r_[A-Za-z0-9_-]{{22}})"
     link = re.search(deep_link, user.last().text)
