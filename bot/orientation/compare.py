@@ -18,7 +18,7 @@ from knowledge.schema import Scheme
 
 MAX_COMPARED = 3
 #: characters per cell, by number of schemes compared
-CELL = {2: 125, 3: 65}
+CELL = {2: 120, 3: 62}
 MISSING = "non précisé dans la fiche"
 
 
