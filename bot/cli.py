@@ -175,6 +175,10 @@ def cmd_kb_check(args: argparse.Namespace) -> int:
     print(f"  notes de curateurs ouvertes : {len(notes)}")
     for note in notes:
         print(f"    {note.age_days(today):>4} j  {note.file} [{note.entry}] {_short(note.text)}")
+    from bot.dialogue.intents import IntentMatcher
+
+    print(f"  intentions        : {len(kb.intents)}")
+    problems = [*problems, *IntentMatcher(kb.intents).conflicts()]
     if problems:
         print(f"\n✗ {len(problems)} problème{'s' * (len(problems) > 1)} :", file=sys.stderr)
         for problem in problems:

@@ -11,7 +11,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import yaml
 from pydantic import ValidationError
@@ -56,6 +56,9 @@ __all__ = [
     "normalize",
 ]
 
+if TYPE_CHECKING:
+    from knowledge.intents import Intent
+
 KNOWLEDGE_DIR = Path(__file__).resolve().parent
 # libyaml's parser when PyYAML has it (it keeps line marks too), the pure-Python one otherwise
 _Loader: Any = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
@@ -94,6 +97,7 @@ class KnowledgeBase:
     #: directory entry id -> its file stem (where its source keys live)
     entry_files: dict[str, str] = field(default_factory=dict)
     directory_sources: dict[str, dict[str, object]] = field(default_factory=dict)
+    intents: list[Intent] = field(default_factory=list)  # knowledge/intents.yaml
     questions: dict[str, Question] = field(init=False)
 
     def __post_init__(self) -> None:
@@ -278,6 +282,13 @@ def load_knowledge(root: Path | None = None) -> KnowledgeBase:
         root, schemes, problems, digest
     )
 
+    from knowledge.intents import INTENTS_FILE, load_intents  # it uses Problem, from here
+
+    if (root / INTENTS_FILE).exists():
+        digest.update((root / INTENTS_FILE).read_bytes())
+    intents, intent_problems = load_intents(root)
+    problems.extend(intent_problems)
+
     if problems:
         raise KnowledgeError(problems)
     assert tree is not None
@@ -291,6 +302,7 @@ def load_knowledge(root: Path | None = None) -> KnowledgeBase:
         gaps=gaps,
         entry_files=entry_files,
         directory_sources=dir_sources,
+        intents=intents,
     )
 
 

@@ -5,7 +5,11 @@
 
 It runs `npm pack @etalab/decoupage-administratif@VERSION` (the npm registry only), reads
 the regions, départements and current communes (plus the Paris/Lyon/Marseille
-arrondissements, whose postal codes people type) and writes a compact, committed file.
+arrondissements, whose postal codes people type), and the former communes the package
+knows by name (communes déléguées and associées, with the commune they belong to today),
+and writes a compact, committed file. Communes merged without keeping a delegated status
+(Florac, in Florac-Trois-Rivières since 2016) are not in the package by their old name:
+only their old INSEE code (`anciensCodes`) is, which people do not type.
 Data: Licence Ouverte / Open Licence, credit Etalab (code officiel géographique, INSEE).
 """
 
@@ -40,6 +44,16 @@ def build(version: str) -> dict[str, object]:
         deps = json.loads((data / "departements.json").read_text(encoding="utf-8"))
         communes = json.loads((data / "communes.json").read_text(encoding="utf-8"))
     rows = []
+    current = {c["code"]: c for c in communes if c["type"] == "commune-actuelle"}
+    former = sorted(
+        {
+            (c["nom"], c["chefLieu"])
+            for c in communes
+            if c["type"] in ("commune-deleguee", "commune-associee")
+            and c.get("chefLieu") in current
+            and c["nom"] != current[c["chefLieu"]]["nom"]
+        }
+    )
     for c in communes:
         if c["type"] not in ("commune-actuelle", "arrondissement-municipal"):
             continue
@@ -59,6 +73,7 @@ def build(version: str) -> dict[str, object]:
         "regions": {r["code"]: r["nom"] for r in regions},
         "departements": {d["code"]: [d["nom"], d["region"]] for d in deps},
         "communes": rows,
+        "former": [list(pair) for pair in former],
     }
 
 
@@ -71,6 +86,7 @@ def main() -> int:
     print(
         f"{OUT}: {len(payload['communes'])} communes, "  # type: ignore[arg-type]
         f"{len(payload['departements'])} départements, "  # type: ignore[arg-type]
+        f"{len(payload['former'])} anciennes communes, "  # type: ignore[arg-type]
         f"{OUT.stat().st_size // 1024} KiB"
     )
     return 0

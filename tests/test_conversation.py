@@ -82,6 +82,8 @@ def test_full_orientation_by_buttons_la_voisinerie(conversation: Conversation) -
     assert any(label.startswith("📄 SCIC") for label in all_labels(turn))
     # a fiche opens from the result, and leads back to it
     turn = click(conversation, turn, next(x for x in all_labels(turn) if "SCIC" in x))
+    assert "Premier pas" in texts(turn) and len(turn.replies[0].text) <= 1000  # short view
+    turn = click(conversation, turn, "📚 Sources")
     assert "Sources" in texts(turn)
     turn = click(conversation, turn, "↩️ Voir mon résultat")
     assert "Voici ce que je vous recommande" in texts(turn)
@@ -91,9 +93,9 @@ def test_full_orientation_by_buttons_la_voisinerie(conversation: Conversation) -
     assert turn.changed and turn.session.place == "c:59350"
     assert "Lille (59), Hauts-de-France" in texts(turn)
     assert "Qui peut vous accompagner" in texts(turn)
-    # going back asks the territory again, the answers stay
+    # going back undoes the last answer, the place stays
     turn = conversation.handle_text(turn.session, "retour")
-    assert turn.session.place is None and turn.session.step == 8
+    assert turn.session.place == "c:59350" and turn.session.step == 7
 
 
 @pytest.mark.parametrize(
@@ -149,12 +151,14 @@ def test_every_fiche_is_valid_telegram_html_and_split_under_the_limit(
         replies = conversation.fiche(scheme, Session())
         turn = Turn(Session(), replies, False)
         assert_telegram_ok(turn)
-        text = texts(turn)
-        assert scheme.name in text and "Sources" in text and "Premiers pas" in text
+        assert scheme.name in texts(turn) and "Premier pas" in texts(turn)
+        sources = conversation.handle_action(Session(), Action(Kind.fiche, f"{scheme.id}:sources"))
+        assert_telegram_ok(sources)
+        assert "Sources" in texts(sources) and "[1]" in texts(sources)
 
 
 def test_schemes_list_has_every_scheme(conversation: Conversation, kb: KnowledgeBase) -> None:
-    turn = conversation.handle_text(Session(), "fiches")
+    turn = conversation.handle_text(Session((("profil", "porteur"),)), "fiches")
     assert_telegram_ok(turn)
     assert len(labels(turn.replies[-1])) == len(kb.schemes) + 1
 
@@ -217,7 +221,7 @@ def test_deep_links_open_a_branch_or_a_fiche(conversation: Conversation) -> None
     turn = conversation.welcome(Session(), "fiche-scic")
     assert "Société coopérative d'intérêt collectif" in texts(turn)
     turn = conversation.welcome(Session(), "n'importe quoi")
-    assert turn.session == Session() and "qui êtes-vous" in texts(turn)
+    assert turn.session.answers == () and "qui êtes-vous" in texts(turn)
 
 
 def test_welcome_resumes_a_conversation_in_progress(conversation: Conversation) -> None:
@@ -249,7 +253,8 @@ def test_contacts_mid_orientation_then_back_to_the_question(conversation: Conver
     turn = conversation.handle_text(start, "contacts")
     assert turn.session.asking_place and "Où se situe votre projet ?" in texts(turn)
     turn = conversation.handle_text(turn.session, "Saint-Denis")
-    assert not turn.changed and "Plusieurs lieux correspondent à « Saint-Denis »" in texts(turn)
+    assert turn.session.place is None and turn.session.answers == start.answers
+    assert "Plusieurs lieux correspondent à « Saint-Denis »" in texts(turn)
     assert {"Saint-Denis (93)", "Saint-Denis (974)"} <= set(all_labels(turn))
     turn = click(conversation, turn, "Saint-Denis (974)")
     assert turn.session.place == "c:97411" and not turn.session.asking_place
@@ -259,7 +264,7 @@ def test_contacts_mid_orientation_then_back_to_the_question(conversation: Conver
     assert "De quelle collectivité s'agit-il ?" in text  # the orientation goes on
 
 
-def test_unknown_territory_offers_the_departement_list(conversation: Conversation) -> None:
+def test_unknown_territory_offers_the_regions_as_buttons(conversation: Conversation) -> None:
     finished = Session(
         (
             ("profil", "entreprise"),
@@ -274,7 +279,9 @@ def test_unknown_territory_offers_the_departement_list(conversation: Conversatio
     turn = conversation.handle_text(finished, "Atlantide")
     assert_telegram_ok(turn)
     assert "Je ne trouve pas « Atlantide »" in texts(turn)
-    assert "62 Pas-de-Calais" in texts(turn) and "2A Corse-du-Sud" in texts(turn)
+    assert len(turn.replies[0].text) < 300  # never the 101 départements on one line
+    assert {"Bretagne", "Normandie", "La Réunion", "Corse"} <= set(all_labels(turn))
+    assert turn.effects and turn.effects[0].kind == "place"  # type: ignore[union-attr]
     skipped = click(conversation, turn, "Passer cette étape")
     assert skipped.session.place == "-"
     assert "Sans lieu précis" in texts(skipped)

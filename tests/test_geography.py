@@ -39,12 +39,10 @@ def test_data_covers_france(geo: Geography) -> None:
         ("2b", "Haute-Corse (2B)", "Corse"),
         ("20000", "Ajaccio (2A)", "Corse"),
         ("Seine St Denis", "Seine-Saint-Denis (93)", "Île-de-France"),
-        ("colombelle", "Colombelles (14)", "Normandie"),
         ("Colombelles", "Colombelles (14)", "Normandie"),
         ("ile st denis", "L'Île-Saint-Denis (93)", "Île-de-France"),
         ("L'Île-Saint-Denis", "L'Île-Saint-Denis (93)", "Île-de-France"),
         ("st etienne", "Saint-Étienne (42)", "Auvergne-Rhône-Alpes"),
-        ("marseile", "Marseille (13)", "Provence-Alpes-Côte d'Azur"),
         ("75018", "Paris 18e Arrondissement (75)", "Île-de-France"),
         ("paris 18", "Paris 18e Arrondissement (75)", "Île-de-France"),
         ("59000 Lille", "Lille (59)", "Hauts-de-France"),
@@ -80,6 +78,54 @@ def test_ambiguous_input_lists_the_candidates(
     assert expected <= {c.label for c in resolution.candidates}
 
 
+@pytest.mark.parametrize(
+    ("typed", "proposed"),
+    [
+        ("colombelle", ["Colombelles (14)"]),
+        ("marseile", ["Marseille (13)"]),
+        ("Colombles", ["Colombes (92)", "Colombelles (14)"]),  # the README's typo
+        ("Florac", ["Florac Trois Rivières (48)", "Floirac (33)"]),  # merged in 2016
+    ],
+)
+def test_a_name_matched_approximately_is_proposed_never_taken(
+    geo: Geography, typed: str, proposed: list[str]
+) -> None:
+    resolution = geo.resolve(typed)
+    assert resolution.status == "approximate" and resolution.best is None
+    labels = [c.label for c in resolution.candidates]
+    assert labels[: len(proposed)] == proposed and len(labels) <= 4
+
+
+@pytest.mark.parametrize(
+    ("typed", "label"),
+    [
+        ("Annecy-le-Vieux", "Annecy (74)"),  # commune déléguée since 2017
+        ("Cherbourg-Octeville", "Cherbourg-en-Cotentin (50)"),
+        ("Clermont-Fd", "Clermont-Ferrand (63)"),
+        ("Boulogne-s/-Mer", "Boulogne-sur-Mer (62)"),
+        ("St-Etienne-du-Rouvray", "Saint-Étienne-du-Rouvray (76)"),
+        ("Ste Maxime", "Sainte-Maxime (83)"),
+        ("La Réunion", "La Réunion (974)"),  # one département: found, not asked
+        ("Guadeloupe", "Guadeloupe (971)"),
+        ("Martinique", "Martinique (972)"),
+        ("Guyane", "Guyane (973)"),
+        ("Bretagne", "Bretagne"),  # the région, not the hamlet of the Territoire de Belfort
+    ],
+)
+def test_old_names_abbreviations_and_single_departement_regions(
+    geo: Geography, typed: str, label: str
+) -> None:
+    resolution = geo.resolve(typed)
+    assert resolution.status == "found", [c.label for c in resolution.candidates]
+    assert resolution.best is not None and resolution.best.label == label
+
+
+def test_corse_stays_a_question(geo: Geography) -> None:
+    resolution = geo.resolve("Corse")
+    assert resolution.status == "ambiguous"
+    assert {c.label for c in resolution.candidates} == {"Corse-du-Sud (2A)", "Haute-Corse (2B)"}
+
+
 @pytest.mark.parametrize("typed", ["xyzzy", "", "   ", "99999", "00", "n'importe quoi"])
 def test_nonsense_is_not_found(geo: Geography, typed: str) -> None:
     assert geo.resolve(typed).status == "not_found"
@@ -109,7 +155,7 @@ def test_where_command_prints_json() -> None:
     )
     assert run.returncode == 0, run.stderr
     data = json.loads(run.stdout)
-    assert data["status"] == "found"
+    assert data["status"] == "approximate"  # proposed, not taken
     first = data["candidates"][0]
     assert first["commune"] == {"code": "14167", "name": "Colombelles"}
     assert first["departement"]["code"] == "14" and first["region"]["code"] == "28"

@@ -9,12 +9,21 @@ from typing import TextIO
 from bot.dialogue.service import ChatService
 from bot.screens.labels import group
 from bot.screens.render import html_to_text, split_reply
-from bot.screens.views import Action, Reply, Turn
+from bot.screens.views import Kind, Reply, Turn, is_listed, listed
 
 QUIT = {"quitter", "q", "quit", "exit", "/quitter"}
 
 #: the console's own words (labels.yaml)
 WORDS = group("console")
+#: what to type for a control button (the commands of bot.dialogue.commands)
+TYPED_WORDS = {
+    Kind.help: "aide",
+    Kind.back: "retour",
+    Kind.restart: "recommencer",
+    Kind.current: "reprendre",
+    Kind.change_place: "lieu",
+    Kind.privacy: "confidentialite",
+}
 
 
 class Console:
@@ -32,32 +41,42 @@ class Console:
         self.stdin = stdin or sys.stdin
         self.stdout = stdout or sys.stdout
         self.echo = not self.stdin.isatty()
-        self.actions: list[Action] = []  # the numbered buttons on screen
 
     def show(self, turn: Turn) -> None:
-        for reply in turn.replies:
-            for part in split_reply(reply):
-                self._print(part)
+        """The replies, paged as in Telegram. The buttons of the last list shown are
+        numbered, as the dialogue numbers them (a typed number means the same in every
+        channel); the others are typed words."""
+        parts = [part for reply in turn.replies for part in split_reply(reply)]
+        numbered = listed(parts)
+        last = max((i for i, p in enumerate(parts) if listed([p]) == numbered), default=-1)
+        for i, part in enumerate(parts):
+            self._print(part, numbered=i == last and numbered is not None)
 
-    def _print(self, reply: Reply) -> None:
+    def _print(self, reply: Reply, numbered: bool) -> None:
         out = self.stdout
         out.write("\n" + html_to_text(reply.text) + "\n")
-        numbered = [b for row in reply.buttons for b in row if b.action is not None]
-        if numbered:
-            self.actions = [b.action for b in numbered if b.action is not None]
+        buttons = [b for row in reply.buttons for b in row]
+        if buttons:
             out.write("\n")
-            for i, button in enumerate(numbered, 1):
-                out.write(f"  {i}. {button.label}\n")
-        for row in reply.buttons:
-            for button in row:
-                if button.url:
-                    out.write(f"  🔗 {button.label} : {button.url}\n")
+        number = 0
+        for button in buttons:
+            if button.url:
+                out.write(f"  🔗 {button.label} : {button.url}\n")
+            elif button.action is not None and is_listed(button.action):
+                if numbered:
+                    number += 1
+                    out.write(f"  {number}. {button.label}\n")
+                else:
+                    out.write(f"  • {button.label}\n")
+            elif button.action is not None:
+                word = TYPED_WORDS.get(button.action.kind)
+                if button.action.kind is Kind.place:
+                    word = "passer"
+                out.write(f"  [{word}] {button.label}\n" if word else f"  {button.label}\n")
         out.flush()
 
     async def handle(self, line: str) -> Turn:
         text = line.strip()
-        if text.isdigit() and self.actions and 1 <= int(text) <= len(self.actions):
-            return await self.service.action(self.chat_key, self.actions[int(text) - 1])
         return await self.service.text(self.chat_key, text)
 
     async def run(self, fresh: bool = False) -> int:

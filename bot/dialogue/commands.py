@@ -41,7 +41,25 @@ COMMANDS: dict[str, Kind] = {
     "demandes": Kind.leads,
     "stats": Kind.stats,
     "statistiques": Kind.stats,
+    "reprendre": Kind.current,
 }
+
+#: a yes that confirms the single suggestion shown
+YES_WORDS = frozenset(
+    {
+        "oui",
+        "ouais",
+        "ouai",
+        "yes",
+        "ok",
+        "d accord",
+        "daccord",
+        "oui merci",
+        "exactement",
+        "c est ca",
+        "voila",
+    }
+)
 
 #: the command menu a channel registers (Telegram's setMyCommands): name, description
 BOT_COMMANDS: tuple[tuple[str, str], ...] = tuple(group("menu").items())

@@ -24,11 +24,12 @@ from bot.leads.store import LeadStore, create_lead, record_orientation
 from bot.orientation.engine import Session
 from bot.orientation.share import Shares, link_reply, share_id, shared_replies
 from bot.platform.observe import LEADS, ORIENTATIONS
-from bot.platform.storage import Also, ConversationStore
+from bot.platform.storage import Also, ConversationStore, record_unrecognised
 from bot.screens.views import (
     Action,
     Finished,
     Kind,
+    Missed,
     Reply,
     SendLead,
     Turn,
@@ -61,12 +62,12 @@ class ChatService:
         #: called once a lead is stored (the delivery worker of this process wakes up)
         self.on_lead: Callable[[], None] = lambda: None
 
-    async def start(self, chat_key: str, payload: str = "") -> Turn:
+    async def start(self, chat_key: str, payload: str = "", update_id: int | None = None) -> Turn:
         shared = share_id(payload)
         if shared is not None:  # a shared result's deep link: shown, nothing of theirs changes
             session, _ = await self.store.load(chat_key)
             return Turn(session, await self.shared(shared), False)
-        return await self.run(chat_key, lambda s: self.conversation.welcome(s, payload))
+        return await self.run(chat_key, lambda s: self.conversation.welcome(s, payload), update_id)
 
     async def shared(self, share: str) -> list[Reply]:
         """A shared result, read-only (or why it cannot be shown)."""
@@ -98,16 +99,19 @@ class ChatService:
         """The operator writing in this chat (a private chat's id is the user's id)."""
         return self.conversation.partners.operator(telegram_chat(chat_key))
 
-    async def text(self, chat_key: str, text: str) -> Turn:
+    async def text(self, chat_key: str, text: str, update_id: int | None = None) -> Turn:
+        """A typed text; `update_id` (Telegram's) makes a redelivered update change nothing."""
         command = self.conversation.command_of(text)
         if command is Kind.forget and len(text.split()) > 1:  # `/oublier CODE`
             code = self.handoff.read_code(text) or "-"
             return await self.action(chat_key, Action(Kind.forget, f"code:{code}"))
         if command in _STORED_VIEWS:
             return await self.action(chat_key, Action(command))
-        return await self.run(chat_key, lambda s: self.conversation.handle_text(s, text))
+        return await self.run(chat_key, lambda s: self.conversation.handle_text(s, text), update_id)
 
-    async def action(self, chat_key: str, action: Action | None) -> Turn:
+    async def action(
+        self, chat_key: str, action: Action | None, update_id: int | None = None
+    ) -> Turn:
         kind = action.kind if action is not None else None
         if kind is Kind.my_data:
             return await self.my_data(chat_key)
@@ -128,7 +132,7 @@ class ChatService:
             return self.conversation.handle_action(session, None)  # not theirs, or forged
         operator = self.operator(chat_key)
         return await self.run(
-            chat_key, lambda s: self.conversation.handle_action(s, action, operator)
+            chat_key, lambda s: self.conversation.handle_action(s, action, operator), update_id
         )
 
     async def _operator_view(self, chat_key: str, action: Action) -> Turn:
@@ -158,35 +162,51 @@ class ChatService:
         session, _ = await self.store.load(chat_key)
         return self.conversation.other.failure(session)
 
-    async def run(self, chat_key: str, step: Step) -> Turn:
+    async def run(self, chat_key: str, step: Step, update_id: int | None = None) -> Turn:
         session = Session()
         for _ in range(self.attempts):
-            session, version = await self.store.load(chat_key)
+            stored = await self.store.read(chat_key)
+            session, version = stored.session, stored.version
+            if stored.handled(update_id):  # Telegram delivered it again: done already
+                log.info("update delivered again; ignored")
+                return Turn(session, [], False)
             turn = step(session)
-            if not turn.changed:
+            effects = [e for e in turn.effects if not (stored.counted and isinstance(e, Finished))]
+            updates = stored.with_update(update_id) if update_id is not None else None
+            if not turn.changed and not effects:
+                if updates is not None and version:
+                    await self.store.mark(chat_key, updates)
                 return turn
             if turn.erase:
                 await self.store.delete(chat_key, also=self._erase_leads(chat_key))
                 return turn
-            also = self._store_effects(chat_key, turn.effects) if turn.effects else None
-            if await self.store.save(chat_key, turn.session, version, also):
-                for effect in turn.effects:
+            counted: bool | None = None
+            if any(isinstance(e, Finished) for e in effects):
+                counted = True  # once per orientation, whatever changes after the result
+            elif stored.counted and not turn.session.answers:
+                counted = False  # started again: the next result is a new orientation
+            also = self._store_effects(chat_key, effects) if effects else None
+            if await self.store.save(chat_key, turn.session, version, also, updates, counted):
+                for effect in effects:
                     if isinstance(effect, Finished):
                         ORIENTATIONS.labels(str(effect.unmet).lower()).inc()
-                    else:
+                    elif isinstance(effect, SendLead):
                         LEADS.labels("new").inc()
                         self.on_lead()
                 return turn
             log.info("conversation moved on during an update; replaying it")
         return self.conversation.other.busy(session)
 
-    def _store_effects(self, chat_key: str, effects: list[SendLead | Finished]) -> Also:
+    def _store_effects(self, chat_key: str, effects: list[SendLead | Finished | Missed]) -> Also:
         async def also(conn: AsyncConnection) -> None:
             for effect in effects:
                 if isinstance(effect, Finished):
                     await record_orientation(
                         conn, effect.profile, effect.schemes, effect.unmet, web_network(chat_key)
                     )
+                    continue
+                if isinstance(effect, Missed):
+                    await record_unrecognised(conn, effect.kind)
                     continue
                 await create_lead(
                     conn,

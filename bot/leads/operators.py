@@ -21,7 +21,7 @@ from bot.leads.handoff import age, status_text
 from bot.leads.partners import Operator, Partners
 from bot.leads.sent import SentLeads
 from bot.leads.store import Lead, LeadStatus, LeadStore, now
-from bot.platform.storage import ConversationRow
+from bot.platform.storage import ConversationRow, unrecognised
 from bot.screens.labels import DECLINE_REASONS, LEAD_STATUS_LABELS, button, group, label
 from bot.screens.render import Renderer
 from bot.screens.views import Action, Button, Kind, Reply, web_network
@@ -271,5 +271,7 @@ class OperatorDesk:
             unmet_profiles=Counter(o["profile"] or unknown for o in unmet),
             handoffs=await self.handoffs(operator.organisation),
             by_network=await self._by_network(orientations),
+            unrecognised=await unrecognised(self.leads.engine),
+            unrecognised_labels=group("unrecognised"),
         )
         return Reply(text, [[Button(button("operator_leads"), Action(Kind.leads))]])

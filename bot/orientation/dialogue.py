@@ -4,22 +4,33 @@ from __future__ import annotations
 
 from dataclasses import replace
 
-from bot.dialogue.parts import Parts, Screen
+from bot.dialogue.parts import Parts, Screen, short
 from bot.orientation.engine import EngineError, Session, State
-from bot.orientation.matching import OptionMatcher
 from bot.screens.labels import button
-from bot.screens.views import Action, Button, Finished, Kind, Reply, Turn
+from bot.screens.views import CALLBACK_LIMIT, Action, Button, Finished, Kind, Reply, Turn
 from bot.territory.routing import effective_profile
 from knowledge.schema import Option
 
 PROGRESS_WIDTH = 8
+#: how much of a typed text is quoted back
+QUOTE = 60
+
+
+def compare_ids(ids: list[str]) -> str | None:
+    """The first two or three schemes, as many as a button's 64 bytes can carry."""
+    kept: list[str] = []
+    for sid in ids[:3]:
+        arg = "+".join([*kept, sid])
+        if len(f"{Kind.compare.value}|||{arg}".encode()) > CALLBACK_LIMIT:
+            break
+        kept.append(sid)
+    return "+".join(kept) if len(kept) >= 2 else None
 
 
 class OrientationDialogue:
     def __init__(self, parts: Parts, screen: Screen) -> None:
         self.parts = parts
         self.screen = screen
-        self.matcher = OptionMatcher(parts.kb)
 
     # ------------------------------------------------------------------ actions
 
@@ -30,21 +41,18 @@ class OrientationDialogue:
             return self.stale(state, action)
         return Turn(new, self.screen(new), True)
 
-    def typed(self, state: State, text: str) -> Turn:
-        """A typed text while a question is asked: an answer only when it clearly is one."""
+    def record(self, state: State, value: str) -> Turn:
+        """A typed text that clearly is an answer to the current question (bot.dialogue.typed)."""
         assert state.question is not None
-        match = self.matcher.match(state.question, text)
-        if match.option is None:
-            return self.not_understood(state, text, match.suggestions)
-        new = self.parts.engine.answer(state.session, state.question.id, match.option.value)
+        new = self.parts.engine.answer(state.session, state.question.id, value)
         return self.counted(state, Turn(new, self.screen(new), True))
 
     def back(self, state: State) -> Turn:
+        """Back one answer, wherever it is pressed (the place given stays); while the place
+        is asked, back cancels asking."""
         session = state.session
-        if session.asking_place or (state.finished and session.place is not None):
-            # after the result, back asks the territory again; mid-orientation it cancels asking
-            place = None if state.finished else session.place
-            new = Session(session.answers, place, False)
+        if session.asking_place:
+            new = Session(session.answers, session.place, False)
             return Turn(new, self.screen(new), True)
         if not session.step:
             notice = self.parts.notice("first")
@@ -58,12 +66,17 @@ class OrientationDialogue:
         return Turn(new, [Reply(notice), *self.screen(new)], True)
 
     def help(self, state: State, question_id: str = "") -> Turn:
-        """The ❓ button explains its question; the `aide` command also says how Boussole works."""
+        """The ❓ button explains its question in place (the same message, its buttons kept);
+        the `aide` command says briefly how Boussole works, with a way back: neither posts
+        another live copy of the question or the result."""
         render = self.parts.renderer.render
-        replies = [] if question_id else [Reply(render("aide.j2"))]
+        if question_id and state.question is not None:
+            reply = self.question_reply(state, hint=f"💡 {state.question.help}")
+            return Turn(state.session, [reply], False, edit=True)
+        text = render("aide.j2")
         if state.question is not None:
-            replies.append(Reply(render("help.j2", question=state.question)))
-        return Turn(state.session, [*replies, *self.screen(state)], False)
+            text += "\n\n" + render("help.j2", question=state.question)
+        return Turn(state.session, [Reply(text, [[self.parts.resume_button(state)]])], False)
 
     def stale(self, state: State, action: Action) -> Turn:
         # a double click on the answer just recorded is not an error: nothing to say
@@ -93,7 +106,7 @@ class OrientationDialogue:
         self, state: State, text: str, suggestions: list[Option], empty: bool = False
     ) -> Turn:
         body = self.parts.renderer.render(
-            "not_understood.j2", text=text[:80], suggestions=suggestions, empty=empty
+            "not_understood.j2", text=short(text, QUOTE), suggestions=suggestions, empty=empty
         )
         if state.question is None or not suggestions:
             return Turn(state.session, [Reply(body), *self.screen(state)], False)
@@ -141,6 +154,9 @@ class OrientationDialogue:
         rows = [
             [Button(button("fiche", name=s.short_name), Action(Kind.fiche, s.id))] for s in schemes
         ]
+        ids = compare_ids([s.id for s in schemes])
+        if ids:
+            rows.append([Button(button("compare"), Action(Kind.compare, ids))])
         rows.append(
             [
                 Button(button("back"), Action(Kind.back, step=step)),

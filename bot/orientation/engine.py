@@ -40,6 +40,9 @@ class Session:
     #: a request to be put in touch, being filled in (organisation, stage, name, contact…);
     #: any other change of the session drops it
     form: tuple[tuple[str, str], ...] = ()
+    #: the buttons of the last list the person saw (encoded actions): a typed number or
+    #: « oui » refers to it, in every channel; any other change of the session redraws it
+    offer: tuple[str, ...] = ()
 
     def to_json(self) -> str:
         data: dict[str, object] = {"v": SESSION_FORMAT, "a": [list(a) for a in self.answers]}
@@ -49,6 +52,8 @@ class Session:
             data["q"] = 1
         if self.form:
             data["f"] = dict(self.form)
+        if self.offer:
+            data["o"] = list(self.offer)
         return json.dumps(data, ensure_ascii=False, separators=(",", ":"))
 
     @property
@@ -77,9 +82,10 @@ class Session:
             place = str(place) if place is not None else None
             asking = bool(data.get("q"))
             form = tuple(sorted((str(k), str(v)) for k, v in (data.get("f") or {}).items()))
+            offer = tuple(str(o) for o in data.get("o") or ())[:20]
         except (ValueError, KeyError, TypeError, AttributeError):
             return cls()
-        return cls(pairs, place, asking, form)
+        return cls(pairs, place, asking, form, offer)
 
     def with_answers(self, answers: tuple[tuple[str, str], ...]) -> Session:
         return Session(answers, self.place, self.asking_place)

@@ -35,22 +35,39 @@ from sqlalchemy.engine import make_url
 #: SQLAlchemy's storage format for DateTime on SQLite (purges compare these strings)
 SQLITE_DATETIME = "%Y-%m-%d %H:%M:%S.%f"
 
-_READ = "SELECT session_json, version FROM conversations WHERE chat_key = {0}"
+#: the statements, with `{p}` the driver's placeholder style: SQLite `?`, asyncpg `$1`…
+_READ = (
+    "SELECT session_json, version, recent_updates, counted FROM conversations "
+    "WHERE chat_key = {p[0]}"
+)
+#: `recent_updates` and `counted` given as NULL keep what is stored
 _UPDATE = (
-    "UPDATE conversations SET session_json = {0}, version = {1}, updated_at = {2} "
-    "WHERE chat_key = {3} AND version = {4}"
+    "UPDATE conversations SET session_json = {p[0]}, version = {p[1]}, updated_at = {p[2]}, "
+    "recent_updates = COALESCE({p[5]}, recent_updates), counted = COALESCE({p[6]}, counted) "
+    "WHERE chat_key = {p[3]} AND version = {p[4]}"
 )
 _INSERT = (
-    "INSERT INTO conversations (chat_key, session_json, version, updated_at) "
-    "VALUES ({0}, {1}, 1, {2})"
+    "INSERT INTO conversations (chat_key, session_json, version, updated_at, recent_updates, "
+    "counted) VALUES ({p[0]}, {p[1]}, 1, {p[2]}, {p[3]}, COALESCE({p[4]}, {false}))"
 )
+#: what a read gives: the session's JSON, its version, the updates handled, counted or not
+Row = tuple[str, int, str | None, bool]
 
 
 class Lane(Protocol):
-    async def read(self, chat_key: str) -> tuple[str, int] | None: ...
+    async def read(self, chat_key: str) -> Row | None: ...
 
-    async def write(self, chat_key: str, session_json: str, version: int, at: datetime) -> bool:
-        """Store the row if its version is still `version` (0: create it); False otherwise."""
+    async def write(
+        self,
+        chat_key: str,
+        session_json: str,
+        version: int,
+        at: datetime,
+        updates: str | None = None,
+        counted: bool | None = None,
+    ) -> bool:
+        """Store the row if its version is still `version` (0: create it); False otherwise.
+        `updates` and `counted`: None keeps what is stored."""
         ...
 
     async def close(self) -> None: ...
@@ -73,9 +90,9 @@ class SqliteLane:
         self._here: sqlite3.Connection | None = None  # the event loop's, never waits
         self._writes = 0
         self._checkpoint: Any = None
-        marks = ["?"] * 5
+        marks = [f"?{i}" for i in range(1, 8)]  # numbered: the values go in index order
         self._read, self._update, self._insert = (
-            sql.format(*marks) for sql in (_READ, _UPDATE, _INSERT)
+            sql.format(p=marks, false=0) for sql in (_READ, _UPDATE, _INSERT)
         )
 
     def _open(self, wait_ms: int) -> sqlite3.Connection:
@@ -98,11 +115,9 @@ class SqliteLane:
             self._here.execute("PRAGMA wal_autocheckpoint=0")  # the thread checkpoints
         return self._here
 
-    def _do_read(
-        self, chat_key: str, conn: sqlite3.Connection | None = None
-    ) -> tuple[str, int] | None:
+    def _do_read(self, chat_key: str, conn: sqlite3.Connection | None = None) -> Row | None:
         row = (conn or self._connection()).execute(self._read, (chat_key,)).fetchone()
-        return None if row is None else (row[0], int(row[1]))
+        return None if row is None else (row[0], int(row[1]), row[2], bool(row[3]))
 
     def _do_write(
         self,
@@ -110,38 +125,50 @@ class SqliteLane:
         session_json: str,
         version: int,
         at: datetime,
+        updates: str | None = None,
+        counted: bool | None = None,
         conn: sqlite3.Connection | None = None,
     ) -> bool:
         conn = conn or self._connection()
         stamp = at.strftime(SQLITE_DATETIME)
+        flag = None if counted is None else int(counted)
         if version == 0:
             try:
-                conn.execute(self._insert, (chat_key, session_json, stamp))
+                conn.execute(self._insert, (chat_key, session_json, stamp, updates, flag))
             except sqlite3.IntegrityError:  # another worker created it first
                 return False
             return True
-        cursor = conn.execute(self._update, (session_json, version + 1, stamp, chat_key, version))
-        return cursor.rowcount == 1
+        values = (session_json, version + 1, stamp, chat_key, version, updates, flag)
+        return conn.execute(self._update, values).rowcount == 1
 
     async def _run(self, fn: Any, *args: Any) -> Any:
         return await asyncio.get_running_loop().run_in_executor(self._thread, fn, *args)
 
-    async def read(self, chat_key: str) -> tuple[str, int] | None:
+    async def read(self, chat_key: str) -> Row | None:
         try:
             return self._do_read(chat_key, self._in_place())
         except sqlite3.OperationalError as exc:
             if not _busy(exc):
                 raise
-        result: tuple[str, int] | None = await self._run(self._do_read, chat_key)
+        result: Row | None = await self._run(self._do_read, chat_key)
         return result
 
-    async def write(self, chat_key: str, session_json: str, version: int, at: datetime) -> bool:
+    async def write(
+        self,
+        chat_key: str,
+        session_json: str,
+        version: int,
+        at: datetime,
+        updates: str | None = None,
+        counted: bool | None = None,
+    ) -> bool:
+        args = (chat_key, session_json, version, at, updates, counted)
         try:  # autocommit: a statement refused for a lock wrote nothing, so it can go again
-            done = self._do_write(chat_key, session_json, version, at, self._in_place())
+            done = self._do_write(*args, conn=self._in_place())
         except sqlite3.OperationalError as exc:
             if not _busy(exc):
                 raise
-            done = bool(await self._run(self._do_write, chat_key, session_json, version, at))
+            done = bool(await self._run(self._do_write, *args))
         self._writes += 1
         if self._writes % CHECKPOINT_EVERY == 0 and (
             self._checkpoint is None or self._checkpoint.done()
@@ -177,10 +204,11 @@ class PostgresLane:
         self.max_size = max_size
         self._pool: Any = None
         self._lock = asyncio.Lock()
-        marks = [f"${i}" for i in range(1, 6)]
-        self._read = _READ.format(*marks)
-        self._update = _UPDATE.format(*marks)
-        self._insert = _INSERT.format(*marks)
+        marks = [f"${i}" for i in range(1, 8)]
+        typed = {6: "$6::text", 7: "$7::boolean"}  # so that a NULL keeps the stored value
+        self._read = _READ.format(p=marks, false="false")
+        self._update = _UPDATE.format(p=[typed.get(i + 1, m) for i, m in enumerate(marks)])
+        self._insert = _INSERT.format(p=[*marks[:3], "$4::text", "$5::boolean"], false="false")
 
     async def _acquire_pool(self) -> Any:
         if self._pool is None:
@@ -197,22 +225,32 @@ class PostgresLane:
                     )
         return self._pool
 
-    async def read(self, chat_key: str) -> tuple[str, int] | None:
+    async def read(self, chat_key: str) -> Row | None:
         pool = await self._acquire_pool()
         row = await pool.fetchrow(self._read, chat_key)
-        return None if row is None else (row[0], int(row[1]))
+        return None if row is None else (row[0], int(row[1]), row[2], bool(row[3]))
 
-    async def write(self, chat_key: str, session_json: str, version: int, at: datetime) -> bool:
+    async def write(
+        self,
+        chat_key: str,
+        session_json: str,
+        version: int,
+        at: datetime,
+        updates: str | None = None,
+        counted: bool | None = None,
+    ) -> bool:
         import asyncpg
 
         pool = await self._acquire_pool()
         if version == 0:
             try:
-                await pool.execute(self._insert, chat_key, session_json, at)
+                await pool.execute(self._insert, chat_key, session_json, at, updates, counted)
             except asyncpg.UniqueViolationError:  # another worker created it first
                 return False
             return True
-        status = await pool.execute(self._update, session_json, version + 1, at, chat_key, version)
+        status = await pool.execute(
+            self._update, session_json, version + 1, at, chat_key, version, updates, counted
+        )
         return bool(status == "UPDATE 1")
 
     async def close(self) -> None:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -17,6 +18,7 @@ from alembic import command
 from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
 from sqlalchemy import (
+    Boolean,
     Connection,
     DateTime,
     Integer,
@@ -24,6 +26,7 @@ from sqlalchemy import (
     Text,
     delete,
     event,
+    false,
     func,
     insert,
     inspect,
@@ -55,10 +58,65 @@ class ConversationRow(Base):
     updated_at: Mapped[datetime] = mapped_column(
         DateTime(timezone=True), nullable=False, index=True
     )
+    #: the ids of the last updates handled (a redelivered update changes nothing)
+    recent_updates: Mapped[str | None] = mapped_column(String(200))
+    #: the orientation in progress has been counted in the statistics already
+    counted: Mapped[bool] = mapped_column(Boolean, nullable=False, server_default=false())
 
+
+class UnrecognisedRow(Base):
+    """A typed message that Boussole did not understand, counted by kind: never its text."""
+
+    __tablename__ = "unrecognised"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    at: Mapped[datetime] = mapped_column(DateTime(timezone=True), nullable=False, index=True)
+    kind: Mapped[str] = mapped_column(String(20), nullable=False)
+
+
+#: how many update ids are remembered per chat
+RECENT_UPDATES = 8
 
 _TABLE = ConversationRow
-_READ = select(ConversationRow.session_json, ConversationRow.version)
+_READ = select(
+    ConversationRow.session_json,
+    ConversationRow.version,
+    ConversationRow.recent_updates,
+    ConversationRow.counted,
+)
+
+
+@dataclass(frozen=True)
+class Stored:
+    """A conversation as read: its session, version, the updates handled, counted or not."""
+
+    session: Session
+    version: int = 0
+    updates: tuple[int, ...] = ()
+    counted: bool = False
+
+    def handled(self, update_id: int | None) -> bool:
+        return update_id is not None and update_id in self.updates
+
+    def with_update(self, update_id: int | None) -> str | None:
+        if update_id is None:
+            return ",".join(map(str, self.updates)) or None
+        return ",".join(map(str, (*self.updates, update_id)[-RECENT_UPDATES:]))
+
+
+def _updates(raw: str | None) -> tuple[int, ...]:
+    return tuple(int(u) for u in (raw or "").split(",") if u.strip().lstrip("-").isdigit())
+
+
+async def record_unrecognised(conn: AsyncConnection, kind: str) -> None:
+    await conn.execute(insert(UnrecognisedRow).values(at=datetime.now(UTC), kind=kind[:20]))
+
+
+async def unrecognised(engine: AsyncEngine) -> dict[str, int]:
+    """How many typed messages were not understood, by kind (no text is ever kept)."""
+    query = select(UnrecognisedRow.kind, func.count()).group_by(UnrecognisedRow.kind)
+    async with engine.connect() as conn:
+        return {str(kind): int(n) for kind, n in (await conn.execute(query)).all()}
 
 
 def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
@@ -143,6 +201,11 @@ class ConversationStore:
 
     async def load(self, chat_key: str) -> tuple[Session, int]:
         """The stored session and its version (0 when the chat has none)."""
+        stored = await self.read(chat_key)
+        return stored.session, stored.version
+
+    async def read(self, chat_key: str) -> Stored:
+        """The stored conversation with what the service needs besides the session."""
         if self.lane is not None:
             found = await self.lane.read(chat_key)
         else:
@@ -150,22 +213,34 @@ class ConversationStore:
                 row = (
                     await conn.execute(_READ.where(ConversationRow.chat_key == chat_key))
                 ).first()
-            found = None if row is None else (row.session_json, row.version)
+            found = None if row is None else (*row,)
         if found is None:
-            return Session(), 0
-        return Session.from_json(found[0]), found[1]
+            return Stored(Session())
+        session_json, version, recent, counted = found
+        return Stored(Session.from_json(session_json), version, _updates(recent), bool(counted))
 
     async def save(
-        self, chat_key: str, session: Session, version: int, also: Also | None = None
+        self,
+        chat_key: str,
+        session: Session,
+        version: int,
+        also: Also | None = None,
+        updates: str | None = None,
+        counted: bool | None = None,
     ) -> bool:
         """Store `session` if the stored version is still `version`; False if it moved on.
 
         `also` runs in the same transaction, only when the session is written (a lead sent
-        from this step is stored with it, or not at all)."""
+        from this step is stored with it, or not at all); so do `updates` (the ids of the
+        updates handled) and `counted` (None keeps it)."""
         session_json, at = session.to_json(), datetime.now(UTC)
         if also is None and self.lane is not None:
-            return await self.lane.write(chat_key, session_json, version, at)
-        values = {"session_json": session_json, "updated_at": at}
+            return await self.lane.write(chat_key, session_json, version, at, updates, counted)
+        values: dict[str, Any] = {"session_json": session_json, "updated_at": at}
+        if updates is not None:
+            values["recent_updates"] = updates
+        if counted is not None:
+            values["counted"] = counted
         if version == 0:
             try:
                 async with self.engine.begin() as conn:
@@ -187,6 +262,15 @@ class ConversationStore:
             if also is not None:
                 await also(conn)
             return True
+
+    async def mark(self, chat_key: str, updates: str | None) -> None:
+        """Remember the updates handled by a step that changed nothing else."""
+        async with self.engine.begin() as conn:
+            await conn.execute(
+                update(_TABLE)
+                .where(ConversationRow.chat_key == chat_key)
+                .values(recent_updates=updates)
+            )
 
     async def delete(self, chat_key: str, also: Also | None = None) -> None:
         async with self.engine.begin() as conn:

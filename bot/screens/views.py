@@ -35,6 +35,7 @@ class Kind(StrEnum):
     leads = "o"  # an operator's leads: arg "" (the list) or "csv" (the export)
     stats = "s"  # an operator's statistics
     share = "g"  # a link that reopens this result read-only
+    compare = "z"  # arg = scheme ids joined by "+"
 
 
 @dataclass(frozen=True)
@@ -69,7 +70,7 @@ class Turn:
     notice: str | None = None  # a short toast (e.g. a callback answer)
     edit: bool = False  # the first reply may replace the message whose button was pressed
     erase: bool = False  # the person asked to forget everything stored about them
-    effects: list[SendLead | Finished] = field(default_factory=list)  # stored with the session
+    effects: list[SendLead | Finished | Missed] = field(default_factory=list)  # stored with it
 
 
 @dataclass(frozen=True)
@@ -82,6 +83,13 @@ class Finished:
 
 
 @dataclass(frozen=True)
+class Missed:
+    """A typed message not understood, counted by kind (« question », « place »…), never kept."""
+
+    kind: str
+
+
+@dataclass(frozen=True)
 class SendLead:
     """A consented lead to store, with its delivery, in the same transaction as the step."""
 
@@ -91,6 +99,30 @@ class SendLead:
     operator_id: int | None = None
     sender_organisation: str | None = None  # the operator's organisation, for its follow-up
     erasure_code: str | None = None  # given to the person of an on-behalf lead
+
+
+#: buttons that move around the dialogue rather than choose from a list: not numbered
+CONTROLS = frozenset(
+    {Kind.help, Kind.back, Kind.restart, Kind.current, Kind.change_place, Kind.privacy}
+)
+
+
+def is_listed(action: Action) -> bool:
+    """A button of a list (an option, a fiche, a place…) that a typed number can press."""
+    if action.kind in CONTROLS:
+        return False
+    return not (action.kind is Kind.place and action.arg == "-")  # « Passer cette étape »
+
+
+def listed(replies: list[Reply]) -> list[Action] | None:
+    """The numbered buttons of what a turn shows: those of the last reply that has a list
+    (a question's options, suggestions, a result's fiches…); None when no reply has one."""
+    for reply in reversed(replies):
+        actions = [b.action for row in reply.buttons for b in row if b.action is not None]
+        numbered = [a for a in actions if is_listed(a)]
+        if numbered:
+            return numbered
+    return None
 
 
 def telegram_chat(chat_key: str) -> int | None:

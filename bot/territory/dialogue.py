@@ -2,15 +2,23 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 from bot.dialogue.parts import Parts, Screen, short
 from bot.orientation.dialogue import OrientationDialogue
 from bot.orientation.engine import NO_PLACE, Session, State
 from bot.screens.labels import button
-from bot.screens.views import Action, Button, Kind, Reply, Turn
+from bot.screens.render import split_reply
+from bot.screens.views import Action, Button, Kind, Missed, Reply, Turn
 from bot.territory.routing import effective_profile
+from knowledge.loader import normalize
 
 #: how many website buttons and « être mis en relation » buttons a routing screen carries
 MAX_LINKS, MAX_PARTNERS = 6, 3
+#: contacts and funders shown first (the rest behind « Voir plus »), and the message size
+FIRST_CONTACTS, FIRST_FUNDERS, MESSAGE_LIMIT = 3, 2, 2500
+#: how much of a typed place is quoted back
+QUOTE = 60
 
 
 class TerritoryDialogue:
@@ -25,13 +33,18 @@ class TerritoryDialogue:
         body = self.parts.renderer.render(
             "place.j2",
             status=status,
-            text=(text or "")[:80],
+            text=short(text or "", QUOTE),
             resolution=resolution,
-            departements=geo.departement_list() if status == "not_found" else [],
         )
         rows: list[list[Button]] = []
-        if resolution is not None and status == "ambiguous":
+        if resolution is not None and status in ("ambiguous", "approximate"):
             rows = [[Button(c.label, Action(Kind.place, c.key))] for c in resolution.candidates]
+        if status == "not_found":  # the régions, two by two: a tap instead of a guess
+            regions = [
+                Button(name, Action(Kind.place, f"r:{code}"))
+                for code, name in sorted(geo.regions.items(), key=lambda kv: normalize(kv[1]))
+            ]
+            rows = [regions[i : i + 2] for i in range(0, len(regions), 2)]
         rows.append([Button(button("skip_place"), Action(Kind.place, NO_PLACE))])
         return Reply(body, rows)
 
@@ -39,33 +52,42 @@ class TerritoryDialogue:
         new = Session(state.session.answers, None, True)
         return Turn(new, [self.place_prompt()], True)
 
-    def set_place(self, state: State, key: str) -> Turn:
-        if key != NO_PLACE and self.parts.geo.from_key(key) is None:
-            notice = self.parts.notice("stale")
-            return Turn(state.session, [Reply(notice), *self.screen(state)], False)
-        new = Session(state.session.answers, key, False)
+    def set_place(self, state: State, key: str, pressed: bool = False) -> Turn:
+        """`pressed`: from a button, which only applies while the place is asked (an old
+        « Passer cette étape » must not erase a place given since)."""
+        session = state.session
+        asked = session.asking_place or (state.finished and session.place is None)
+        if (key != NO_PLACE and self.parts.geo.from_key(key) is None) or (pressed and not asked):
+            return self.parts.stale(state, self.screen)
+        new = Session(session.answers, key, False)
         new_state = self.parts.engine.state(new)
         replies: list[Reply] = []
         if key != NO_PLACE or new_state.finished:
-            replies.append(self.routing_reply(new_state))
+            replies += split_reply(self.routing_reply(new_state), MESSAGE_LIMIT)
         if new_state.question is not None:  # asked mid-orientation: carry on where it was
             replies.append(self.orientation.question_reply(new_state))
         return Turn(new, replies, True)
 
     def typed_place(self, state: State, text: str) -> Turn:
+        """A typed place: taken when exact, proposed when close, never substituted."""
         resolution = self.parts.geo.resolve(text)
         best = resolution.best
         if best is not None:
             return self.set_place(state, best.key)
-        return Turn(state.session, [self.place_prompt(text, resolution.status)], False)
+        reply = self.place_prompt(text, resolution.status)
+        if resolution.status == "not_found":
+            return Turn(state.session, [reply], False, effects=[Missed("place")])
+        return Turn(state.session, [reply], False)
 
-    def contacts(self, state: State, only: str | None = None) -> Turn:
-        """`contacts` / `financements`: who can help near the project (asks the place first)."""
+    def contacts(self, state: State, only: str | None = None, more: bool = False) -> Turn:
+        """`contacts` / `financements`: who can help near the project (asks the place first);
+        `more`: every contact, not only the most relevant."""
         if state.session.place is None or state.session.place == NO_PLACE:
             return self.ask_place(state)
-        return Turn(state.session, [self.routing_reply(state, only)], False)
+        reply = self.routing_reply(state, only, more)  # paged, between contacts
+        return Turn(state.session, split_reply(reply, MESSAGE_LIMIT), False)
 
-    def routing_reply(self, state: State, only: str | None = None) -> Reply:
+    def routing_reply(self, state: State, only: str | None = None, more: bool = False) -> Reply:
         place = self.parts.geo.from_key(state.session.place or "")
         recommended: list[str] = []
         if state.finished:
@@ -76,6 +98,15 @@ class TerritoryDialogue:
             state.facts.get("stage"),
             recommended,
         )
+        hidden = 0
+        if not more:  # the most relevant first, with why; the rest one tap away
+            hidden = max(len(routing.contacts) - FIRST_CONTACTS, 0)
+            hidden += max(len(routing.funders) - FIRST_FUNDERS, 0) if only != "funders" else 0
+            routing = replace(
+                routing,
+                contacts=routing.contacts[:FIRST_CONTACTS],
+                funders=routing.funders if only == "funders" else routing.funders[:FIRST_FUNDERS],
+            )
         text = self.parts.renderer.render("routing.j2", routing=routing, only=only, place=place)
         rows = [
             [Button(short(button("website", name=m.name)), url=m.website)]
@@ -97,6 +128,8 @@ class TerritoryDialogue:
                 ]
                 for o in partners[:MAX_PARTNERS]
             ]
+        if hidden:
+            rows.append([Button(button("more_contacts"), Action(Kind.contacts, "more"))])
         rows.append([Button(button("change_place"), Action(Kind.change_place))])
         if state.finished and only is None:  # the last screen: share what it concludes
             rows.append([Button(button("share"), Action(Kind.share, step=state.session.step))])

@@ -1,9 +1,11 @@
 """Resolve what a person types into a commune, a département and a région, offline.
 
-Postal codes, département numbers and names, commune names with typos, accents, hyphens
-and "St"/"Saint", région names. When the answer is ambiguous (homonymous communes, a
-postal code over two départements, "20" for Corsica) every candidate is returned so the
-channel can ask instead of guessing.
+Postal codes, département numbers and names, commune names with accents, hyphens and
+abbreviations ("St", "Ste", "s/", "Clermont-Fd"), former communes (déléguées, associées:
+today's commune), région names. Only an exact name is taken: a name matched approximately
+(a typo) or by its beginning is proposed, never substituted (status "approximate"). When
+the answer is ambiguous (homonymous communes, a postal code over two départements, "20"
+or "Corse") every candidate is returned so the channel can ask instead of guessing.
 """
 
 from __future__ import annotations
@@ -11,7 +13,7 @@ from __future__ import annotations
 import gzip
 import json
 import re
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Literal
 
@@ -21,9 +23,27 @@ from knowledge.loader import KNOWLEDGE_DIR, normalize
 
 GEO_FILE = KNOWLEDGE_DIR / "geo" / "france.json.gz"
 MAX_CANDIDATES = 8
+#: how many approximate names are proposed
+MAX_PROPOSED = 4
 FUZZY_CUTOFF = 84.0
 
-ABBREVIATIONS = {"st": "saint", "ste": "sainte", "sts": "saints", "stes": "saintes"}
+ABBREVIATIONS = {
+    "st": "saint",
+    "ste": "sainte",
+    "sts": "saints",
+    "stes": "saintes",
+    "s": "sur",  # "Boulogne-s/-Mer"
+    "fd": "ferrand",  # "Clermont-Fd"
+    "mt": "mont",
+}
+#: the région whose name is not enough to route: its two départements are asked
+CORSE = "94"
+#: how much worse than the best approximate name another one may be and still be proposed
+NEAR = 5.0
+#: the score of a commune found by the beginning of its name ("Florac" → Florac-Trois-Rivières)
+PREFIX_SCORE = 95.0
+#: a beginning shared by more names than this says nothing ("saint", "la")
+PREFIX_MAX = 6
 ARTICLES = ("l ", "le ", "la ", "les ")
 Level = Literal["commune", "departement", "region"]
 
@@ -89,10 +109,13 @@ class Resolution:
     candidates: list[Candidate] = field(default_factory=list)
 
     @property
-    def status(self) -> Literal["found", "ambiguous", "not_found"]:
-        """Found when routing is settled: one région, and at most one département."""
+    def status(self) -> Literal["found", "ambiguous", "approximate", "not_found"]:
+        """Found when routing is settled: one région, and at most one département, named
+        exactly; approximate when the names are only close (to propose, never to take)."""
         if not self.candidates:
             return "not_found"
+        if any(c.score < 100 for c in self.candidates):
+            return "approximate"
         regions = {c.region.code for c in self.candidates}
         deps = {c.departement.code for c in self.candidates if c.departement}
         return "found" if len(regions) == 1 and len(deps) <= 1 else "ambiguous"
@@ -140,14 +163,30 @@ class Geography:
                 self._by_postal.setdefault(postal, []).append(commune)
             for key in _variants(name):
                 self._by_name.setdefault(key, []).append(commune)
+        for name, today in data.get("former", []):
+            merged_into = self.communes.get(today)
+            if merged_into is None:
+                continue
+            for key in _variants(name):
+                homonyms = self._by_name.setdefault(key, [])
+                if merged_into not in homonyms:
+                    homonyms.append(merged_into)
         for homonyms in self._by_name.values():
             homonyms.sort(key=lambda c: -c.population)
+        #: names by first word, for the communes found by the beginning of their name
+        self._by_first: dict[str, list[str]] = {}
+        for key in self._by_name:
+            words = key.split(" ")
+            for size in (1, 2):  # by the first word, and by the first two
+                if len(words) > size:
+                    self._by_first.setdefault(" ".join(words[:size]), []).append(key)
         self._dep_names = {name_key(name): code for code, (name, _) in self.departements.items()}
         self._region_names = {name_key(name): code for code, name in self.regions.items()}
-        # fuzzy search is bucketed by first letter: typos rarely hit the first letter
-        self._buckets: dict[str, list[str]] = {}
-        for key in [*self._by_name, *self._dep_names, *self._region_names]:
-            self._buckets.setdefault(key[:1], []).append(key)
+        # fuzzy search is bucketed by first letter (typos rarely hit it) and by length (a
+        # name much longer or shorter than the query cannot be close enough)
+        self._buckets: dict[tuple[str, int], list[str]] = {}
+        for key in {*self._by_name, *self._dep_names, *self._region_names}:
+            self._buckets.setdefault((key[:1], len(key)), []).append(key)
 
     # ------------------------------------------------------------------ building blocks
 
@@ -200,7 +239,7 @@ class Geography:
         key = name_key(query)
         if len(key) < 2:
             return result
-        result.candidates = self._exact(key) or self._fuzzy(key)
+        result.candidates = self._exact(key) or self._approximate(key)
         return result
 
     def _postal(self, code: str, query: str) -> list[Candidate]:
@@ -229,9 +268,13 @@ class Geography:
         out: list[Candidate] = []
         if key in self._region_names:
             code = self._region_names[key]
+            if code == CORSE:  # two départements: which one is a real question
+                return [self.dep_candidate("2A"), self.dep_candidate("2B")]
             out.append(Candidate("region", None, self.region_place(code)))
         if key in self._dep_names:
             out.append(self.dep_candidate(self._dep_names[key]))
+        if out:  # "Bretagne", "La Réunion": the région or département, not a hamlet
+            return out
         for commune in self._by_name.get(key, [])[:MAX_CANDIDATES]:
             candidate = self.commune_candidate(commune)
             if not any(
@@ -240,28 +283,46 @@ class Geography:
                 out.append(candidate)
         return out[:MAX_CANDIDATES]
 
-    def _fuzzy(self, key: str) -> list[Candidate]:
-        bucket = self._buckets.get(key[:1], [])
-        found = process.extract(key, bucket, scorer=fuzz.ratio, limit=5, score_cutoff=FUZZY_CUTOFF)
-        if not found:
+    def _approximate(self, key: str) -> list[Candidate]:
+        """Names close to the query, or beginning with it: the closest first, then the
+        most populated (to propose, never to take)."""
+        scored: dict[str, float] = {}
+        # ratio ≥ cutoff needs lengths within this much of each other
+        spread = int(len(key) * (100 - FUZZY_CUTOFF) / FUZZY_CUTOFF) + 1
+        bucket = [
+            name
+            for size in range(max(len(key) - spread, 1), len(key) + spread + 1)
+            for name in self._buckets.get((key[:1], size), [])
+        ]
+        for name, score, _ in process.extract(
+            key, bucket, scorer=fuzz.ratio, limit=8, score_cutoff=FUZZY_CUTOFF
+        ):
+            scored[name] = score
+        if len(key) >= 4:
+            first = " ".join(key.split(" ")[:2])
+            starting = [n for n in self._by_first.get(first, []) if n.startswith(key + " ")]
+            for name in starting if len(starting) <= PREFIX_MAX else []:
+                scored[name] = max(scored.get(name, 0.0), PREFIX_SCORE)
+        if not scored:
             return []
-        best = found[0][1]
-        out: list[Candidate] = []
-        for name, score, _ in found:
-            if score < best - 3:  # only the names about as close as the best one
-                break
+        best = max(scored.values())
+        ranked: list[tuple[float, int, Candidate]] = []
+        for name, score in scored.items():
+            if score < best - NEAR:
+                continue
             for candidate in self._exact(name):
-                out.append(
-                    Candidate(
-                        candidate.level,
-                        candidate.departement,
-                        candidate.region,
-                        candidate.commune,
-                        candidate.postal_code,
-                        round(score, 1),
-                    )
-                )
-        return out[:MAX_CANDIDATES]
+                population = 0
+                if candidate.commune is not None:
+                    population = self.communes[candidate.commune.code].population
+                else:
+                    population = 10**9  # a département or a région first among equals
+                ranked.append((score, population, replace(candidate, score=round(score, 1))))
+        ranked.sort(key=lambda item: (-item[0], -item[1]))
+        out: list[Candidate] = []
+        for _, _, candidate in ranked:
+            if candidate not in out:
+                out.append(candidate)
+        return out[:MAX_PROPOSED]
 
     def departement_list(self) -> list[Candidate]:
         return [self.dep_candidate(code) for code in sorted(self.departements)]
