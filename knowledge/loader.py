@@ -32,6 +32,7 @@ from knowledge.checks import (
     best_scores,
     normalize,
 )
+from knowledge.nearby import Nearby, load_nearby
 from knowledge.schema import (
     Case,
     Contact,
@@ -94,6 +95,8 @@ class KnowledgeBase:
     #: directory entry id -> its file stem (where its source keys live)
     entry_files: dict[str, str] = field(default_factory=dict)
     directory_sources: dict[str, dict[str, object]] = field(default_factory=dict)
+    #: what already exists near the person (knowledge/nearby/)
+    nearby: Nearby = field(default_factory=Nearby)
     questions: dict[str, Question] = field(init=False)
 
     def __post_init__(self) -> None:
@@ -278,6 +281,8 @@ def load_knowledge(root: Path | None = None) -> KnowledgeBase:
         root, schemes, problems, digest
     )
 
+    nearby = load_nearby(root, schemes, set(), _read_yaml, problems, digest)
+
     if problems:
         raise KnowledgeError(problems)
     assert tree is not None
@@ -291,6 +296,7 @@ def load_knowledge(root: Path | None = None) -> KnowledgeBase:
         gaps=gaps,
         entry_files=entry_files,
         directory_sources=dir_sources,
+        nearby=nearby,
     )
 
 

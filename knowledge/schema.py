@@ -267,6 +267,8 @@ class ContactKind(StrEnum):
     reseau_ess = "reseau_ess"  # regional ESS network (APES, ARDES, Cré-sol, PES21…)
     national = "national"  # national head network (Avise, RTES, Labo de l'ESS, TZCLD…)
     dla = "dla"  # dispositif local d'accompagnement
+    collectivite = "collectivite"  # a Région's or Département's own ESS service or policy
+    etat = "etat"  # the State's services that decide (DREETS, DDETS: IAE, ESUS, EA)
     autre = "autre"
 
 

@@ -76,7 +76,12 @@ class TerritoryDialogue:
             state.facts.get("stage"),
             recommended,
         )
-        text = self.parts.renderer.render("routing.j2", routing=routing, only=only, place=place)
+        nearby = self.parts.nearby.find(
+            place, effective_profile(state.facts), state.facts.get("stage"), recommended
+        )
+        text = self.parts.renderer.render(
+            "routing.j2", routing=routing, only=only, place=place, nearby=nearby
+        )
         rows = [
             [Button(short(button("website", name=m.name)), url=m.website)]
             for m in routing.contacts

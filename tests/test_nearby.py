@@ -1,0 +1,135 @@
+"""Near the person (issue 21): what already runs there, open aids, the Région's ESS service."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+from urllib.parse import parse_qs, urlsplit
+
+import pytest
+
+from bot.cli import main
+from bot.dialogue.parts import Parts
+from bot.dialogue.router import Conversation
+from bot.orientation.engine import Session
+from bot.territory.coverage import PROFILES, measure
+from knowledge.loader import KnowledgeBase, KnowledgeError, load_knowledge
+from knowledge.schema import REGIONS
+
+KbCopy = Callable[[], Path]
+
+INITIATIVE = """
+sources:
+  liste:
+    title: "Liste des territoires habilités"
+    url: https://example.org/liste
+    verified_at: 2026-12-01
+initiatives:
+  - id: tz_test
+    name: "Territoire test"
+    kind: tzcld
+    departements: ["29"]
+    sources: [liste]
+    verified_at: 2026-12-01
+    review_by: 2026-12-31
+"""
+
+
+@pytest.fixture(scope="module")
+def parts(kb: KnowledgeBase) -> Parts:
+    return Parts(kb)
+
+
+@pytest.mark.parametrize("profile", PROFILES)
+def test_every_departement_gets_initiatives_aids_and_its_region_service(
+    parts: Parts, profile: str
+) -> None:
+    total = measure(parts, profile).total
+    assert total.places == 101
+    assert total.initiatives == total.places  # an initiative named, or « aucune connue »
+    assert total.aids == total.places  # a filtered link to Aides-territoires
+    assert total.region_service == total.places  # the Région's ESS service, by name
+
+
+def test_every_region_has_its_ess_service(kb: KnowledgeBase) -> None:
+    regions = {r for c in kb.contacts if c.kind == "collectivite" for r in c.scope.regions}
+    assert regions == set(REGIONS)
+
+
+def test_a_town_near_nantes_reads_the_zero_chomeur_territories_nearby(
+    conversation: Conversation,
+) -> None:
+    session = Session((("profil", "collectivite"),), "d:44")
+    text = conversation.territory.routing_reply(conversation.engine.state(session)).text
+    assert "Près de chez vous" in text
+    assert "Territoires zéro chômeur : " in text and "Rezé" in text
+    assert "Région Pays de la Loire" in text
+    assert "aides-territoires.beta.gouv.fr/aides/?targeted_audiences=commune" in text
+
+
+def test_where_none_is_known_it_says_so_with_the_network_list(
+    conversation: Conversation,
+) -> None:
+    session = Session((("profil", "collectivite"),), "d:2A")
+    text = conversation.territory.routing_reply(conversation.engine.state(session)).text
+    assert "Territoire zéro chômeur : aucune initiative connue ici dans ma base" in text
+    assert "data.gouv.fr" in text  # the official list, not an invented entry
+    assert "Collectivité de Corse" in text
+
+
+def test_the_aids_link_uses_aides_territoires_own_parameters(parts: Parts) -> None:
+    place = parts.geo.dep_candidate("58")
+    url, by_place = parts.nearby.aids_link(place, "entreprise", ["tiers_lieu"])
+    query = parse_qs(urlsplit(url).query)
+    assert url.startswith("https://aides-territoires.beta.gouv.fr/aides/?")
+    assert query == {"targeted_audiences": ["private_sector"], "text": ["tiers-lieu"]}
+    assert by_place is False  # no perimeter id read on Aides-territoires for the Nièvre yet
+
+
+def test_a_company_is_pointed_to_partners_and_the_state_service(parts: Parts) -> None:
+    place = parts.geo.dep_candidate("40")
+    view = parts.nearby.find(place, "entreprise", "idee", ["partenariat_siae"])
+    assert "Le Marché de l'inclusion" in [r.name for r in view.resources]
+    assert view.state_service is not None and view.state_service.name == "DREETS Nouvelle-Aquitaine"
+
+
+def test_the_public_services_are_not_counted_among_support_networks(parts: Parts) -> None:
+    routing = parts.router.route(parts.geo.dep_candidate("59"), "porteur", None, [])
+    assert all(not m.item_id.startswith(("region_", "dreets_")) for m in routing.contacts)
+
+
+def test_an_entry_without_verified_at_is_refused(kb_copy: KbCopy) -> None:
+    root = kb_copy()
+    (root / "nearby").mkdir()
+    (root / "nearby" / "here.yaml").write_text(
+        INITIATIVE.replace("    verified_at: 2026-12-01\n    review_by", "    review_by"),
+        encoding="utf-8",
+    )
+    with pytest.raises(KnowledgeError) as caught:
+        load_knowledge(root)
+    message = str(caught.value)
+    assert "knowledge/nearby/here.yaml" in message and "tz_test" in message
+    assert "verified_at" in message
+
+
+def test_an_entry_with_an_unknown_source_is_refused(kb_copy: KbCopy) -> None:
+    root = kb_copy()
+    (root / "nearby").mkdir()
+    (root / "nearby" / "here.yaml").write_text(
+        INITIATIVE.replace("sources: [liste]", "sources: [ailleurs]"), encoding="utf-8"
+    )
+    with pytest.raises(KnowledgeError, match="source inconnue « ailleurs »"):
+        load_knowledge(root)
+
+
+def test_kb_check_fails_once_an_initiative_is_due_for_review(
+    kb_copy: KbCopy, capsys: pytest.CaptureFixture[str]
+) -> None:
+    root = kb_copy()
+    (root / "nearby").mkdir()
+    (root / "nearby" / "here.yaml").write_text(INITIATIVE, encoding="utf-8")
+    assert main(["--knowledge", str(root), "kb", "check", "--today", "2026-12-31"]) == 0
+    capsys.readouterr()
+    assert main(["--knowledge", str(root), "kb", "check", "--today", "2027-01-01"]) == 1
+    err = capsys.readouterr().err
+    assert "here.yaml [tz_test]: à revoir depuis le 2026-12-31" in err
