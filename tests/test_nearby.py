@@ -133,3 +133,26 @@ def test_kb_check_fails_once_an_initiative_is_due_for_review(
     assert main(["--knowledge", str(root), "kb", "check", "--today", "2027-01-01"]) == 1
     err = capsys.readouterr().err
     assert "here.yaml [tz_test]: à revoir depuis le 2026-12-31" in err
+
+
+def test_kb_export_writes_json_valid_against_its_generated_schema(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    import json
+
+    import jsonschema
+
+    out, schema_file = tmp_path / "kb.json", tmp_path / "schema.json"
+    args = ["kb", "export", "-o", str(out), "--schema", str(schema_file), "--today", "2026-12-01"]
+    assert main(args) == 0
+    data = json.loads(out.read_text(encoding="utf-8"))
+    schema = json.loads(schema_file.read_text(encoding="utf-8"))
+    jsonschema.validate(data, schema)
+    assert data["licence"].startswith("Licence Ouverte")
+    assert {s["id"] for s in data["schemes"]} >= {"scic", "tzcld", "ptce"}
+    tz = next(i for i in data["nearby"]["initiatives"] if i["id"] == "tz_reze")
+    assert tz["verified_at"] == "2026-12-01" and tz["review_by"] == "2026-12-31"
+    assert all(s["verified_at"] for s in data["directory_sources"].values())
+    broken = dict(data, schemes=[{"id": "scic"}])  # the schema refuses an incomplete fiche
+    with pytest.raises(jsonschema.ValidationError):
+        jsonschema.validate(broken, schema)
