@@ -156,3 +156,14 @@ def test_kb_export_writes_json_valid_against_its_generated_schema(
     broken = dict(data, schemes=[{"id": "scic"}])  # the schema refuses an incomplete fiche
     with pytest.raises(jsonschema.ValidationError):
         jsonschema.validate(broken, schema)
+
+
+def test_a_fiche_opened_with_a_place_says_what_runs_nearby(conversation: Conversation) -> None:
+    kb = conversation.engine.kb
+    nantes = Session((("profil", "collectivite"),), "c:44109")
+    replies = conversation.fiche(kb.schemes["tzcld"], nantes)
+    assert replies[-1].text.startswith("📍 Nantes (44) · <b>Près de chez vous</b>")
+    assert "Rezé" in replies[-1].text and "aides-territoires" in replies[-1].text
+    assert replies[-1].buttons  # the way back stays on the last message
+    nowhere = conversation.fiche(kb.schemes["tzcld"], Session())
+    assert "Près de chez vous" not in "\n".join(r.text for r in nowhere)

@@ -8,6 +8,7 @@ from bot.dialogue.parts import Parts
 from bot.orientation.engine import Session
 from bot.screens.labels import AUDIENCE_LABELS, KIND_LABELS, MONEY_LABELS, button
 from bot.screens.views import Action, Button, Kind, Reply, Turn
+from bot.territory.routing import effective_profile
 from knowledge.schema import Scheme
 
 
@@ -29,7 +30,22 @@ class FichesDialogue:
             audiences=", ".join(AUDIENCE_LABELS[a] for a in scheme.for_whom),
             money_topics=MONEY_LABELS,
         )
-        return [Reply(text, [[self.parts.resume_button(self.parts.engine.state(session))]])]
+        buttons = [[self.parts.resume_button(self.parts.engine.state(session))]]
+        nearby = self.nearby(scheme, session)
+        if nearby:  # its own short message, after the fiche, with the buttons
+            return [Reply(text), Reply(nearby, buttons)]
+        return [Reply(text, buttons)]
+
+    def nearby(self, scheme: Scheme, session: Session) -> str:
+        """With a place: what already runs nearby and the open aids for this fiche."""
+        place = self.parts.geo.from_key(session.place or "")
+        if place is None:
+            return ""
+        state = self.parts.engine.state(session)
+        profile = effective_profile(state.facts)
+        view = self.parts.nearby.find(place, profile, state.facts.get("stage"), [scheme.id])
+        block = self.parts.renderer.render("nearby.j2", nearby=view, short=True)
+        return f"📍 {place.label} · {block}"
 
     def schemes_list(self, session: Session) -> Reply:
         groups = []
