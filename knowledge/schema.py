@@ -284,6 +284,9 @@ class Scope(Strict):
     national: bool = False
     regions: list[str] = Field(default_factory=list)
     departements: list[str] = Field(default_factory=list)
+    #: where it really acts when that is finer than a département (EPCI, bassin de vie),
+    #: in plain French, shown with the contact (« avec les intercommunalités qu'il accompagne »)
+    area: UserText | None = None
 
     @model_validator(mode="after")
     def _somewhere(self) -> Scope:

@@ -167,3 +167,25 @@ def test_a_fiche_opened_with_a_place_says_what_runs_nearby(conversation: Convers
     assert replies[-1].buttons  # the way back stays on the last message
     nowhere = conversation.fiche(kb.schemes["tzcld"], Session())
     assert "Près de chez vous" not in "\n".join(r.text for r in nowhere)
+
+
+def test_a_contact_whose_area_is_finer_than_the_departement_says_so(parts: Parts) -> None:
+    routing = parts.router.route(parts.geo.dep_candidate("21"), "collectivite", None, [])
+    generateur = next(m for m in routing.contacts if m.item_id == "generateur_bfc")
+    assert generateur.reason.endswith("(avec les intercommunalités et communes qu'il accompagne)")
+
+
+def test_cooperating_structures_are_told_where_to_meet_their_peers(parts: Parts) -> None:
+    view = parts.nearby.find(parts.geo.dep_candidate("31"), "association", None, ["ptce"])
+    names = [r.name for r in view.resources]
+    assert "Le Mois de l'ESS (chaque novembre)" in names
+    assert any(c.name.startswith("AMI « PTCE émergents »") for c in view.calls)
+
+
+def test_an_association_that_already_runs_gets_the_dla_and_the_cpo(parts: Parts) -> None:
+    running = parts.nearby.find(parts.geo.dep_candidate("35"), "association", "existant", [])
+    names = [r.name for r in running.resources]
+    assert "Le DLA de votre département" in names
+    assert "La convention pluriannuelle d'objectifs (CPO)" in names
+    starting = parts.nearby.find(parts.geo.dep_candidate("35"), "association", "idee", [])
+    assert "Le DLA de votre département" not in [r.name for r in starting.resources]

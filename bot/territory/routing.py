@@ -153,11 +153,14 @@ class Router:
             if served is None:
                 continue
             name = item.name if isinstance(item, Contact) else f"{item.name} ({item.offered_by})"
+            reason = self._reason(served, level, place)
+            if item.scope.area:  # a finer area than the département: say it
+                reason = f"{reason} ({item.scope.area})"
             match = Match(
                 name=name,
                 what=item.what,
                 level=level,
-                reason=self._reason(served, level, place),
+                reason=reason,
                 website=item.website,
                 note=item.caution,
                 item_id=item.id,
