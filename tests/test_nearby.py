@@ -60,7 +60,9 @@ def test_a_town_near_nantes_reads_the_zero_chomeur_territories_nearby(
     conversation: Conversation,
 ) -> None:
     session = Session((("profil", "collectivite"),), "d:44")
-    text = conversation.territory.routing_reply(conversation.engine.state(session)).text
+    reply = conversation.territory.nearby_reply(conversation.engine.state(session))
+    assert reply is not None
+    text = reply.text
     assert "Près de chez vous" in text
     assert "Territoires zéro chômeur : " in text and "Rezé" in text
     assert "Région Pays de la Loire" in text
@@ -71,7 +73,9 @@ def test_where_none_is_known_it_says_so_with_the_network_list(
     conversation: Conversation,
 ) -> None:
     session = Session((("profil", "collectivite"),), "d:2A")
-    text = conversation.territory.routing_reply(conversation.engine.state(session)).text
+    reply = conversation.territory.nearby_reply(conversation.engine.state(session))
+    assert reply is not None
+    text = reply.text
     assert "Territoire zéro chômeur : aucune initiative connue ici dans ma base" in text
     assert "data.gouv.fr" in text  # the official list, not an invented entry
     assert "Collectivité de Corse" in text
@@ -189,3 +193,16 @@ def test_an_association_that_already_runs_gets_the_dla_and_the_cpo(parts: Parts)
     assert "La convention pluriannuelle d'objectifs (CPO)" in names
     starting = parts.nearby.find(parts.geo.dep_candidate("35"), "association", "idee", [])
     assert "Le DLA de votre département" not in [r.name for r in starting.resources]
+
+
+def test_giving_a_place_shows_near_you_then_who_can_help_with_its_buttons(
+    conversation: Conversation,
+) -> None:
+    state = conversation.engine.state(Session((("profil", "collectivite"),)))
+    turn = conversation.territory.set_place(state, "d:44")
+    texts = [r.text for r in turn.replies]
+    near = next(i for i, t in enumerate(texts) if "Près de chez vous" in t)
+    assert texts[near].startswith("📍 <b>Loire-Atlantique (44)</b> · <b>Près de chez vous</b>")
+    assert "Qui peut vous accompagner" in texts[near + 1]
+    assert turn.replies[near + 1].buttons and not turn.replies[near].buttons
+    assert all(len(t) <= 2500 for t in texts[near : near + 1])

@@ -203,10 +203,10 @@ class Conversation:
         if state.question is not None:
             return [self.orientation.question_reply(state)]
         if state.session.place is None:
-            follow = self.territory.place_prompt()
+            follow = [self.territory.place_prompt()]
         else:
-            follow = self.territory.routing_reply(state)
-        return [self.orientation.result_reply(state), follow]
+            follow = self.territory.routing_replies(state)
+        return [self.orientation.result_reply(state), *follow]
 
     # what the channels call besides texts and buttons (the other feature dialogues answer)
 

@@ -1,9 +1,9 @@
 """Measure the « près de chez vous » block over one place per département (issue 21).
 
-For each département, its most populous commune; for each profile, the routing text a person
-reads after the result. A place is covered when the text names at least one initiative or says
-« aucune initiative connue », links to Aides-territoires' filtered search, and names the
-Région's ESS service. `python scripts/nearby_coverage.py` prints the figures per région.
+For each département, its most populous commune; for each profile, the « près de chez vous »
+message a person reads after the result. A place is covered when the text names at least one
+initiative or says « aucune initiative connue », links to Aides-territoires' filtered search,
+and names the Région's ESS service. `python scripts/nearby_coverage.py` prints the figures.
 """
 
 from __future__ import annotations
@@ -73,11 +73,8 @@ def measure(parts: Parts, profile: str = "collectivite") -> Coverage:
     for place in places(parts):
         facts: dict[str, str | None] = {"profile": profile}
         who = effective_profile(facts)
-        routing = parts.router.route(place, who, None, [])
         nearby = parts.nearby.find(place, who, None, [])
-        text = parts.renderer.render(
-            "routing.j2", routing=routing, only=None, place=place, nearby=nearby
-        )
+        text = parts.renderer.render("nearby.j2", nearby=nearby)
         count = coverage.regions[place.region.code]
         count.places += 1
         names = [str(escape(i.name)) for g in nearby.groups for i in g.items]

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from markupsafe import escape
+
 from bot.dialogue.parts import Parts, Screen, short
 from bot.orientation.dialogue import OrientationDialogue
 from bot.orientation.engine import NO_PLACE, Session, State
@@ -47,7 +49,7 @@ class TerritoryDialogue:
         new_state = self.parts.engine.state(new)
         replies: list[Reply] = []
         if key != NO_PLACE or new_state.finished:
-            replies.append(self.routing_reply(new_state))
+            replies.extend(self.routing_replies(new_state))
         if new_state.question is not None:  # asked mid-orientation: carry on where it was
             replies.append(self.orientation.question_reply(new_state))
         return Turn(new, replies, True)
@@ -63,7 +65,26 @@ class TerritoryDialogue:
         """`contacts` / `financements`: who can help near the project (asks the place first)."""
         if state.session.place is None or state.session.place == NO_PLACE:
             return self.ask_place(state)
-        return Turn(state.session, [self.routing_reply(state, only)], False)
+        return Turn(state.session, self.routing_replies(state, only), False)
+
+    def routing_replies(self, state: State, only: str | None = None) -> list[Reply]:
+        """« Près de chez vous » (its own short message), then who can help, with the buttons."""
+        nearby = self.nearby_reply(state) if only != "funders" else None
+        return [*([nearby] if nearby else []), self.routing_reply(state, only)]
+
+    def nearby_reply(self, state: State) -> Reply | None:
+        """What already runs near the place, the open aids, the Région's ESS service."""
+        place = self.parts.geo.from_key(state.session.place or "")
+        if place is None:
+            return None
+        recommended: list[str] = []
+        if state.finished:
+            recommended = [r.scheme.id for r in self.parts.engine.result(state).recommended]
+        view = self.parts.nearby.find(
+            place, effective_profile(state.facts), state.facts.get("stage"), recommended
+        )
+        body = self.parts.renderer.render("nearby.j2", nearby=view)
+        return Reply(f"📍 <b>{escape(place.label)}</b> · {body}")
 
     def routing_reply(self, state: State, only: str | None = None) -> Reply:
         place = self.parts.geo.from_key(state.session.place or "")
@@ -76,12 +97,7 @@ class TerritoryDialogue:
             state.facts.get("stage"),
             recommended,
         )
-        nearby = self.parts.nearby.find(
-            place, effective_profile(state.facts), state.facts.get("stage"), recommended
-        )
-        text = self.parts.renderer.render(
-            "routing.j2", routing=routing, only=only, place=place, nearby=nearby
-        )
+        text = self.parts.renderer.render("routing.j2", routing=routing, only=only, place=place)
         rows = [
             [Button(short(button("website", name=m.name)), url=m.website)]
             for m in routing.contacts
