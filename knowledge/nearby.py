@@ -34,6 +34,7 @@ class InitiativeKind(StrEnum):
     ptce = "ptce"  # a pôle territorial de coopération économique
     tiers_lieu = "tiers_lieu"
     espace_test = "espace_test"  # an espace test agricole
+    maison_ess = "maison_ess"  # a Maison de l'ESS: premises and a meeting place
 
 
 #: the fiche each kind of initiative illustrates
@@ -43,6 +44,8 @@ KIND_SCHEMES: dict[InitiativeKind, str] = {
     InitiativeKind.tiers_lieu: "tiers_lieu",
     InitiativeKind.espace_test: "espace_test_agricole",
 }
+#: kinds shown wherever one is known, whatever the project (never « aucune connue » for them)
+SHOWN_WHEN_FOUND = (InitiativeKind.maison_ess,)
 
 
 class Initiative(_Strict):

@@ -206,3 +206,10 @@ def test_giving_a_place_shows_near_you_then_who_can_help_with_its_buttons(
     assert "Qui peut vous accompagner" in texts[near + 1]
     assert turn.replies[near + 1].buttons and not turn.replies[near].buttons
     assert all(len(t) <= 2500 for t in texts[near : near + 1])
+
+
+def test_a_maison_de_l_ess_is_shown_where_there_is_one(parts: Parts) -> None:
+    orleans = parts.nearby.find(parts.geo.dep_candidate("45"), "porteur", None, [])
+    assert any(g.label == "Maison de l'ESS" for g in orleans.groups)
+    tours = parts.nearby.find(parts.geo.dep_candidate("37"), "porteur", None, [])
+    assert not any("maison" in label for label, _ in tours.none_known)

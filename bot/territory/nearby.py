@@ -15,7 +15,7 @@ from urllib.parse import urlencode
 
 from bot.territory.geography import Candidate
 from knowledge.loader import KnowledgeBase
-from knowledge.nearby import KIND_SCHEMES, Initiative, InitiativeKind
+from knowledge.nearby import KIND_SCHEMES, SHOWN_WHEN_FOUND, Initiative, InitiativeKind
 from knowledge.schema import Contact, ContactKind
 
 MAX_INITIATIVES = 3
@@ -24,12 +24,14 @@ KIND_LABELS = {
     InitiativeKind.ptce: "PTCE",
     InitiativeKind.tiers_lieu: "tiers-lieu",
     InitiativeKind.espace_test: "espace-test agricole",
+    InitiativeKind.maison_ess: "maison de l'ESS",
 }
 PLURALS = {
     InitiativeKind.tzcld: "Territoires zéro chômeur",
     InitiativeKind.ptce: "PTCE",
     InitiativeKind.tiers_lieu: "Tiers-lieux",
     InitiativeKind.espace_test: "Espaces-test agricoles",
+    InitiativeKind.maison_ess: "Maison de l'ESS",
 }
 #: kinds looked for when no recommended scheme names one (a collectivité visiting, a lost reader)
 DEFAULT_KINDS = (InitiativeKind.tzcld, InitiativeKind.ptce)
@@ -105,6 +107,10 @@ class NearbyFinder:
                     )
                 else:
                     view.none_known.append((KIND_LABELS[kind], self._map(kind)))
+            for kind in SHOWN_WHEN_FOUND:
+                mine = [self._item(i, place) for i in found if i.kind == kind]
+                if mine:
+                    view.groups.append(Group(PLURALS[kind], mine[:1], len(mine) - 1, None))
             view.region_service = self._public(place, ContactKind.collectivite, region=True)
             view.local_services = self._departement_services(place)
         view.aids_url, view.aids_by_place = self.aids_link(place, profile, schemes)
