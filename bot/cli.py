@@ -128,6 +128,11 @@ def cmd_kb_check(args: argparse.Namespace) -> int:
     print(f"  contacts          : {len(kb.contacts)} ({inactive} inactifs)")
     print(f"  financements      : {len(kb.funders)}")
     print(f"  manques connus    : {len(kb.gaps)}")
+    near = kb.nearby
+    print(
+        f"  près de chez vous : {len(near.initiatives)} initiatives, {len(near.maps)} listes de"
+        f" réseaux, {len(near.calls)} appels, {len(near.resources)} ressources"
+    )
     _print_coverage(kb)
     print(
         "  sources primaires par fiche (Légifrance, service-public, sites officiels ou du réseau) :"
