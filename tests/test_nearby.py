@@ -166,7 +166,7 @@ def test_a_fiche_opened_with_a_place_says_what_runs_nearby(conversation: Convers
     kb = conversation.engine.kb
     nantes = Session((("profil", "collectivite"),), "c:44109")
     replies = conversation.fiche(kb.schemes["tzcld"], nantes)
-    assert replies[-1].text.startswith("📍 Nantes (44) · <b>Près de chez vous</b>")
+    assert replies[-1].text.startswith("📍 <b>Près de chez vous</b> (Nantes)")
     assert "Rezé" in replies[-1].text and "aides-territoires" in replies[-1].text
     assert replies[-1].buttons  # the way back stays on the last message
     nowhere = conversation.fiche(kb.schemes["tzcld"], Session())
@@ -202,7 +202,8 @@ def test_giving_a_place_shows_near_you_then_who_can_help_with_its_buttons(
     turn = conversation.territory.set_place(state, "d:44")
     texts = [r.text for r in turn.replies]
     near = next(i for i, t in enumerate(texts) if "Près de chez vous" in t)
-    assert texts[near].startswith("📍 <b>Loire-Atlantique (44)</b> · <b>Près de chez vous</b>")
+    assert texts[near].startswith("📍 <b>Près de chez vous</b> (Loire-Atlantique)")
+    assert "(44)" not in texts[near]  # the place's label stays the routing message's own
     assert "Qui peut vous accompagner" in texts[near + 1]
     assert turn.replies[near + 1].buttons and not turn.replies[near].buttons
     assert all(len(t) <= 2500 for t in texts[near : near + 1])

@@ -44,8 +44,7 @@ class FichesDialogue:
         state = self.parts.engine.state(session)
         profile = effective_profile(state.facts)
         view = self.parts.nearby.find(place, profile, state.facts.get("stage"), [scheme.id])
-        block = self.parts.renderer.render("nearby.j2", nearby=view, short=True)
-        return f"📍 {place.label} · {block}"
+        return self.parts.renderer.render("nearby.j2", nearby=view, short=True)
 
     def schemes_list(self, session: Session) -> Reply:
         groups = []

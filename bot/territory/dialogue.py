@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from markupsafe import escape
-
 from bot.dialogue.parts import Parts, Screen, short
 from bot.orientation.dialogue import OrientationDialogue
 from bot.orientation.engine import NO_PLACE, Session, State
@@ -83,8 +81,7 @@ class TerritoryDialogue:
         view = self.parts.nearby.find(
             place, effective_profile(state.facts), state.facts.get("stage"), recommended
         )
-        body = self.parts.renderer.render("nearby.j2", nearby=view)
-        return Reply(f"📍 <b>{escape(place.label)}</b> · {body}")
+        return Reply(self.parts.renderer.render("nearby.j2", nearby=view))
 
     def routing_reply(self, state: State, only: str | None = None) -> Reply:
         place = self.parts.geo.from_key(state.session.place or "")
