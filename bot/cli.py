@@ -165,6 +165,11 @@ def cmd_kb_check(args: argparse.Namespace) -> int:
     print(f"  contacts          : {len(kb.contacts)} ({inactive} inactifs)")
     print(f"  financements      : {len(kb.funders)}")
     print(f"  manques connus    : {len(kb.gaps)}")
+    near = kb.nearby
+    print(
+        f"  près de chez vous : {len(near.initiatives)} initiatives, {len(near.maps)} listes de"
+        f" réseaux, {len(near.calls)} appels, {len(near.resources)} ressources"
+    )
     _print_coverage(kb)
     print(
         "  sources primaires par fiche (Légifrance, service-public, sites officiels ou du réseau) :"
@@ -225,6 +230,34 @@ def cmd_kb_stale(args: argparse.Namespace) -> int:
     for d in facts:
         age = d.age_days(today)
         print(f"  {d.when.isoformat()}  {age:>4} j  {d.file} [{d.entry}] {_short(d.text, 60)}")
+    return 0
+
+
+def cmd_kb_export(args: argparse.Namespace) -> int:
+    import json
+
+    import jsonschema
+
+    from knowledge.export import export, json_schema
+
+    kb = _load(args.knowledge)
+    if kb is None:
+        return 1
+    data = export(kb, _today(args))
+    schema = json_schema()
+    try:
+        jsonschema.validate(data, schema)
+    except jsonschema.ValidationError as exc:
+        print(f"✗ export non conforme à son schéma : {exc.message}", file=sys.stderr)
+        return 1
+    text = json.dumps(data, ensure_ascii=False, indent=1)
+    if args.schema:
+        Path(args.schema).write_text(json.dumps(schema, ensure_ascii=False, indent=1), "utf-8")
+    if args.output:
+        Path(args.output).write_text(text, encoding="utf-8")
+        print(f"✓ {len(data['schemes'])} fiches, {len(data['contacts'])} contacts exportés")
+    else:
+        print(text)
     return 0
 
 
@@ -362,6 +395,13 @@ def build_parser(prog: str | None = None) -> argparse.ArgumentParser:
     graph = kb_sub.add_parser("graph", help="l'arbre de décision en diagramme Mermaid")
     graph.add_argument("-o", "--output", help="fichier de sortie (sinon : écran)")
     graph.set_defaults(func=cmd_kb_graph)
+    export = kb_sub.add_parser(
+        "export", help="la base en JSON ouvert (Licence Ouverte 2.0), validée par son JSON Schema"
+    )
+    export.add_argument("-o", "--output", help="fichier JSON (sinon : écran)")
+    export.add_argument("--schema", help="écrire aussi le JSON Schema dans ce fichier")
+    export.add_argument("--today", type=date.fromisoformat, help="la date de l'export")
+    export.set_defaults(func=cmd_kb_export)
     kb_sub.add_parser("cases", help="jouer les cas de test des curateurs").set_defaults(
         func=cmd_kb_cases
     )

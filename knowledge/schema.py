@@ -267,6 +267,8 @@ class ContactKind(StrEnum):
     reseau_ess = "reseau_ess"  # regional ESS network (APES, ARDES, Cré-sol, PES21…)
     national = "national"  # national head network (Avise, RTES, Labo de l'ESS, TZCLD…)
     dla = "dla"  # dispositif local d'accompagnement
+    collectivite = "collectivite"  # a Région's or Département's own ESS service or policy
+    etat = "etat"  # the State's services that decide (DREETS, DDETS: IAE, ESUS, EA)
     autre = "autre"
 
 
@@ -282,6 +284,9 @@ class Scope(Strict):
     national: bool = False
     regions: list[str] = Field(default_factory=list)
     departements: list[str] = Field(default_factory=list)
+    #: where it really acts when that is finer than a département (EPCI, bassin de vie),
+    #: in plain French, shown with the contact (« avec les intercommunalités qu'il accompagne »)
+    area: UserText | None = None
 
     @model_validator(mode="after")
     def _somewhere(self) -> Scope:

@@ -21,6 +21,7 @@ MAX_LOCAL = 5
 MAX_NATIONAL = 3
 MAX_FUNDERS = 5
 #: the kinds of contact every région should have; `kb check` reports the missing ones
+PUBLIC_KINDS = frozenset({ContactKind.collectivite, ContactKind.etat})
 EXPECTED_KINDS = (
     ContactKind.cress,
     ContactKind.france_active,
@@ -34,6 +35,8 @@ KIND_LABELS = {
     ContactKind.reseau_ess: "réseau régional de l'ESS",
     ContactKind.national: "réseau national",
     ContactKind.dla: "DLA",
+    ContactKind.collectivite: "service ESS de la collectivité",
+    ContactKind.etat: "services de l'État",
     ContactKind.autre: "autre",
 }
 # "en Normandie", but "dans les Hauts-de-France", "à La Réunion"
@@ -150,11 +153,14 @@ class Router:
             if served is None:
                 continue
             name = item.name if isinstance(item, Contact) else f"{item.name} ({item.offered_by})"
+            reason = self._reason(served, level, place)
+            if item.scope.area:  # a finer area than the département: say it
+                reason = f"{reason} ({item.scope.area})"
             match = Match(
                 name=name,
                 what=item.what,
                 level=level,
-                reason=self._reason(served, level, place),
+                reason=reason,
                 website=item.website,
                 note=item.caution,
                 item_id=item.id,
@@ -170,7 +176,10 @@ class Router:
         stage: str | None = None,
         schemes: Sequence[str] = (),
     ) -> Routing:
-        contacts = self._rank(self.kb.contacts, place, profile, stage, schemes)
+        # the public services (Région, Département, State) are in the « près de chez vous »
+        # block (bot/territory/nearby.py), not among the support networks
+        networks = [c for c in self.kb.contacts if c.kind not in PUBLIC_KINDS]
+        contacts = self._rank(networks, place, profile, stage, schemes)
         local = [m for m, _ in contacts if m.level != "national"][:MAX_LOCAL]
         national = [m for m, _ in contacts if m.level == "national"][:MAX_NATIONAL]
         funders = [m for m, _ in self._rank(self.kb.funders, place, profile, stage, schemes)]
