@@ -26,6 +26,7 @@ from sqlalchemy.ext.asyncio import create_async_engine
 from telegram import Update
 
 from bot.app import build_application
+from bot.cases import asked_answers
 from bot.config import Settings
 from bot.conversation import Conversation
 from bot.delivery import post_webhook
@@ -129,7 +130,7 @@ async def consent_to_delivery(kb: KnowledgeBase, database: Path, count: int) -> 
         conversation: Conversation = service.conversation
         place = conversation.geo.resolve("59000").best
         assert place is not None
-        ready = Session(tuple(case.answers.items()), place.key).with_form(
+        ready = Session(asked_answers(conversation.engine, case), place.key).with_form(
             o="urscop_hdf",
             s="confirm",
             n="Camille Martin",

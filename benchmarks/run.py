@@ -28,6 +28,7 @@ sys.path.insert(0, str(ROOT))
 
 import yaml  # noqa: E402
 
+from bot.cases import asked_answers  # noqa: E402
 from bot.engine import Engine, Session  # noqa: E402
 from bot.search import SchemeSearch  # noqa: E402
 from knowledge.loader import KNOWLEDGE_DIR, load_cases, load_knowledge, normalize  # noqa: E402
@@ -90,7 +91,7 @@ def bench_load(repeat: int) -> dict[str, object]:
 def bench_step(repeat: int) -> dict[str, object]:
     kb = load_knowledge()
     engine = Engine(kb)
-    paths = [list(case.answers.items()) for _, case in load_cases()]
+    paths = [list(asked_answers(engine, case)) for _, case in load_cases()]
     step_samples: list[float] = []
     base_samples: list[float] = []
     for _ in range(repeat):

@@ -146,7 +146,9 @@ def cmd_kb_graph(args: argparse.Namespace) -> int:
 
 
 def cmd_kb_cases(args: argparse.Namespace) -> int:
-    from bot.cases import run_case
+    from statistics import median
+
+    from bot.cases import play_case, run_case
     from bot.engine import Engine
 
     kb = _load(args.knowledge)
@@ -159,16 +161,22 @@ def cmd_kb_cases(args: argparse.Namespace) -> int:
         return 1
     engine = Engine(kb)
     failed = 0
+    counts: list[int] = []
     for name, case in cases:
         failures = run_case(engine, case)
+        asked = len(play_case(engine, case).asked)
+        if case.expect_next_question is None:  # a whole orientation, not a step of the path
+            counts.append(asked)
         if failures:
             failed += 1
-            print(f"✗ {name}")
+            print(f"✗ {name} ({asked} q.)")
             for f in failures:
                 print(f"    {f}")
         else:
-            print(f"✓ {name}")
+            print(f"✓ {name} ({asked} q.)")
     print(f"{len(cases) - failed} passed, {failed} failed")
+    if counts:
+        print(f"questions posées : médiane {median(counts):g}, max {max(counts)}")
     return 1 if failed else 0
 
 

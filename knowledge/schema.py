@@ -198,6 +198,7 @@ class Case(Strict):
     expect_why_not: list[Id] = Field(default_factory=list)
     expect_unmet: bool = False  # no scheme fits (counted as unmet demand)
     expect_open_points: int | None = None  # how many points are left to clarify
+    expect_questions_at_most: int | None = Field(default=None, ge=1)  # questions asked
 
 
 def slug_ok(value: str) -> bool:

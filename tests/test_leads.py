@@ -16,7 +16,9 @@ import pytest
 from sqlalchemy import update
 from sqlalchemy.ext.asyncio import create_async_engine
 
+from bot.cases import asked_answers
 from bot.config import Settings
+from bot.engine import Engine
 from bot.lead_store import JobRow, LeadStatus, LeadStore
 from bot.outbox import Outbox
 from bot.partners import Operator, Organisation, Partners
@@ -113,7 +115,7 @@ async def oriented(world: World, kb: KnowledgeBase, user_id: int = 4242) -> Tele
     _, case = next((n, c) for n, c in load_cases() if "Voisinerie" in n)
     user = world.bot.user(user_id)
     await user.send("/start")
-    for question, value in case.answers.items():
+    for question, value in asked_answers(Engine(kb), case):
         await user.click(option_label(kb, question, value))
     await user.send("59000")
     return user
