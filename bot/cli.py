@@ -12,8 +12,12 @@ from knowledge.loader import KnowledgeBase, KnowledgeError, load_cases, load_kno
 
 
 def _load(root: Path | None) -> KnowledgeBase | None:
+    from knowledge.routing_rules import load_routing_rules
+
     try:
-        return load_knowledge(root)
+        kb = load_knowledge(root)
+        load_routing_rules(kb)  # the routing rules are part of the knowledge base
+        return kb
     except KnowledgeError as exc:
         print(exc.render(), file=sys.stderr)
         return None
@@ -117,6 +121,11 @@ def cmd_kb_check(args: argparse.Namespace) -> int:
     inactive = sum(not c.active for c in kb.contacts)
     print(f"  contacts          : {len(kb.contacts)} ({inactive} inactifs)")
     print(f"  financements      : {len(kb.funders)}")
+    from knowledge.routing_rules import load_routing_rules
+
+    rules = load_routing_rules(kb)
+    count = sum(len(x) for x in (rules.reach, rules.national, rules.first, rules.instruments))
+    print(f"  règles d'orientation : {count + len(rules.main_need)}")
     from bot.geography import Geography
     from bot.routing import KIND_LABELS, Router, in_region
     from knowledge.schema import REGIONS
