@@ -79,6 +79,11 @@ def run_case(engine: Engine, case: Case) -> list[str]:
     for sid in case.expect_in_top:
         if sid not in ranked[:3]:
             failures.append(f"« {sid} » attendue parmi les trois premières ({shown})")
+    lead_ids = [a.scheme.id for a in result.leads]
+    for sid in case.expect_leads:
+        if sid not in lead_ids:
+            found = ", ".join(lead_ids) or "aucune"
+            failures.append(f"« {sid} » attendue parmi les pistes ({found})")
     for sid in case.expect_recommended:
         if sid not in ranked:
             failures.append(f"« {sid} » attendue parmi les recommandées ({shown})")

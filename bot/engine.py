@@ -8,6 +8,7 @@ the log over the decision tree. Back pops the last answer; restart clears the lo
 from __future__ import annotations
 
 import json
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 
 from knowledge.loader import KnowledgeBase
@@ -16,6 +17,8 @@ from knowledge.schema import RESULT, Option, Question, Scheme
 SESSION_FORMAT = 1
 #: the orientation stops when the first SETTLE places of the ranking can no longer change
 SETTLE = 3
+#: answer logs whose derivation is kept (the tree has far fewer distinct prefixes in use)
+DERIVED_CACHE = 4096
 
 
 class EngineError(Exception):
@@ -189,6 +192,12 @@ class State:
         return self.question is None
 
 
+#: what an answer log gives: given answers, current question, answers kept, progress total,
+#: facts, questions passed over
+Derived = tuple[
+    tuple[Given, ...], Question | None, int, int, dict[str, str | None], tuple[Question, ...]
+]
+
 #: per scheme, the lowest and highest points one question can still give (0 if not answered)
 Span = dict[str, tuple[int, int]]
 
@@ -197,7 +206,8 @@ class Engine:
     """Derives states and results from answer logs.
 
     With `skip` (the default), a question is asked only when one of its answers could still
-    change the recommended schemes (the top of the ranking), whatever the remaining
+    change the recommended schemes (which ones are in the first places of the ranking, and
+    which is first), whatever the remaining
     answers are; otherwise it is passed over, as if answered « je ne sais pas ». It stops when
     the first `settle` places (SETTLE) can no longer change. The test is
     conservative (score bounds per scheme and per pair of schemes): it may ask a question that
@@ -214,11 +224,16 @@ class Engine:
             for q in kb.tree.questions
         }
         self.start = kb.questions[kb.tree.settings.start]
+        self._derived: dict[tuple[tuple[str, str], ...], Derived] = {}
         self._span: dict[str, Span] = {}
         self._pairs: dict[str, dict[tuple[str, str], tuple[int, int]]] = {}
         self._after: dict[str, frozenset[str]] = {}
+        self._contrib: dict[str, Bounds] = {}
         for q in kb.tree.questions:
             self._span[q.id], self._pairs[q.id] = _spans(q)
+            self._contrib[q.id] = _contribution(
+                self._span[q.id], self._pairs[q.id], self._excl[q.id]
+            )
         for q in kb.tree.questions:
             self._reach(q.id)
 
@@ -239,19 +254,24 @@ class Engine:
 
     # --------------------------------------------------------------- what can still change
 
+    def _bounds(self, rest: Iterable[str]) -> Bounds:
+        """What the questions in `rest` can still add, per scheme and per pair of schemes."""
+        b = Bounds()
+        for r in rest:
+            b.add(self._contrib[r], 1)
+        return b
+
     def _decisive(
-        self, q: Question, scores: dict[str, int], excluded: set[str], rest: frozenset[str]
+        self, q: Question, scores: dict[str, int], excluded: set[str], rest: Bounds
     ) -> bool:
-        """Could some answer to `q` change the recommended schemes, for some other answers?"""
+        """Could some answer to `q` change the recommended schemes, for some other answers?
+
+        `rest`: the bounds of the other questions that may still be answered.
+        """
         if self._branches(q):
             return True  # the answer chooses the next questions
         threshold = self.kb.tree.settings.recommend_threshold
-        lo: dict[str, int] = {}
-        hi: dict[str, int] = {}
-        for r in rest:
-            for sid, (a, b) in self._span[r].items():
-                lo[sid] = lo.get(sid, 0) + a
-                hi[sid] = hi.get(sid, 0) + b
+        lo, hi, corr = rest.lo, rest.hi, rest.corr
 
         def low(sid: str) -> int:
             return scores.get(sid, 0) + lo.get(sid, 0)
@@ -263,7 +283,7 @@ class Engine:
         q_lo, q_hi = {}, {}
         for sid, (a, b) in self._span[q.id].items():
             q_lo[sid], q_hi[sid] = a, b
-        excludable = set().union(*(self._excl[r] for r in rest), self._excl[q.id])
+        excludable = {sid for sid, n in rest.excl.items() if n > 0} | self._excl[q.id]
 
         def top(sid: str) -> int:
             return high(sid) + q_hi.get(sid, 0)
@@ -274,13 +294,25 @@ class Engine:
             reverse=True,
         )
 
-        def may_top(sid: str) -> bool:
+        def may_top(sid: str, places: int | None = None) -> bool:
+            places = self.settle if places is None else places
             if sid in excluded or top(sid) < threshold:
                 return False
-            above = sum(1 for v in sure[: self.settle + 1] if v > top(sid))
-            return above < self.settle
+            above = sum(1 for v in sure[: places + 1] if v > top(sid))
+            return above < places
+
+        tops = [top(z) for z in self.kb.schemes if z not in excluded]
+
+        def sure_top(sid: str) -> bool:
+            """In the settled places whatever the answers (ties count against it)."""
+            floor = low(sid) + q_lo.get(sid, 0)
+            if sid in excludable or floor < threshold:
+                return False
+            return sum(1 for v in tops if v >= floor) - 1 < self.settle
 
         possible = [sid for sid in self.kb.schemes if may_top(sid)]
+        first = {sid for sid in possible if may_top(sid, 1)}
+        settled = {sid for sid in possible if sure_top(sid)}
         for option in q.options:
             delta: dict[str, int] = {}
             for eff in option.effects:
@@ -300,21 +332,14 @@ class Engine:
                     return True
                 # changing its order with another scheme that could be recommended with it
                 for y in possible:
-                    if y == x:
-                        continue
+                    if y == x or (x in settled and y in settled and not {x, y} <= first):
+                        continue  # both stay in the settled places, neither can be first
                     ey = e - delta.get(y, 0)
                     if ey == 0 or (y in delta and y < x):
                         continue  # no relative change, or the pair was already seen
-                    d_lo = scores.get(x, 0) - scores.get(y, 0)
-                    d_hi = d_lo
-                    for r in rest:
-                        pair = self._pairs[r].get((x, y))
-                        if pair is None:
-                            sx = self._span[r].get(x, (0, 0))
-                            sy = self._span[r].get(y, (0, 0))
-                            pair = (sx[0] - sy[1], sx[1] - sy[0])
-                        d_lo += pair[0]
-                        d_hi += pair[1]
+                    c_lo, c_hi = corr.get((x, y), (0, 0))
+                    d_lo = low(x) - high(y) + c_lo
+                    d_hi = high(x) - low(y) + c_hi
                     # a difference d (x minus y) such that d and d + ey are not on the same side
                     a, b = (-ey, 0) if ey > 0 else (0, -ey)
                     if max(a, d_lo) <= min(b, d_hi):
@@ -323,13 +348,15 @@ class Engine:
 
     def _most_left(self, current: Question, scores: dict[str, int], excluded: set[str]) -> int:
         """The most questions that may still be asked from `current` (itself included)."""
-        pending = self._reach(current.id) | {current.id}
+        total = self._bounds(self._reach(current.id) | {current.id})
         memo: dict[str, int] = {}
 
         def visit(qid: str) -> int:
             if qid not in memo:
                 q = self.kb.questions[qid]
-                asked = qid == current.id or self._decisive(q, scores, excluded, pending - {qid})
+                asked = qid == current.id or self._decisive(
+                    q, scores, excluded, total.without(self._contrib[qid])
+                )
                 below = [visit(n) for n in {q.next_of(o) for o in q.options} if n and n != RESULT]
                 memo[qid] = int(asked) + max(below, default=0)
             return memo[qid]
@@ -339,6 +366,28 @@ class Engine:
     # --------------------------------------------------------------- derive
 
     def state(self, session: Session) -> State:
+        given, current, kept, total, facts, skipped = self._derive(session.answers)
+        valid = (
+            session
+            if kept == len(session.answers)
+            else session.with_answers(session.answers[:kept])
+        )
+        return State(
+            session=valid,
+            given=list(given),
+            question=current,
+            number=kept + 1,
+            total=total,
+            facts=dict(facts),
+            dropped=len(session.answers) - kept,
+            skipped=list(skipped),
+        )
+
+    def _derive(self, answers_log: tuple[tuple[str, str], ...]) -> Derived:
+        """Replay an answer log (cached: a turn derives the same state several times)."""
+        cached = self._derived.get(answers_log)
+        if cached is not None:
+            return cached
         questions = self.kb.questions
         current: Question | None = self.start
         given: list[Given] = []
@@ -346,13 +395,13 @@ class Engine:
         facts: dict[str, str | None] = {}
         scores: dict[str, int] = {}
         excluded: set[str] = set()
-        answers = list(session.answers)
+        answers = list(answers_log)
         kept = 0
 
         def settle(q: Question | None) -> Question | None:
             """Pass over the questions no answer to which could change the result."""
             while q is not None and self.skip:
-                if self._decisive(q, scores, excluded, self._reach(q.id)):
+                if self._decisive(q, scores, excluded, self._bounds(self._reach(q.id))):
                     return q
                 skipped.append(q)
                 nxt = q.next
@@ -375,27 +424,17 @@ class Engine:
             kept += 1
             nxt = current.next_of(option)
             current = settle(None if nxt == RESULT or nxt is None else questions[nxt])
-        valid = (
-            session
-            if kept == len(session.answers)
-            else session.with_answers(session.answers[:kept])
-        )
         if current is None:
             remaining = 0
         elif self.skip:
             remaining = self._most_left(current, scores, excluded)
         else:
             remaining = self.kb.remaining_depth[current.id]
-        return State(
-            session=valid,
-            given=given,
-            question=current,
-            number=kept + 1,
-            total=kept + remaining,
-            facts=facts,
-            dropped=len(session.answers) - kept,
-            skipped=skipped,
-        )
+        derived = (tuple(given), current, kept, kept + remaining, facts, tuple(skipped))
+        if len(self._derived) >= DERIVED_CACHE:
+            self._derived.clear()
+        self._derived[answers_log] = derived
+        return derived
 
     def result(self, state: State) -> Result:
         scores: dict[str, int] = {}
@@ -508,6 +547,49 @@ class Engine:
         if self.start.fact == fact and self.start.option(value) is not None:
             return Session(((self.start.id, value),))
         raise UnknownOption(value)
+
+
+@dataclass
+class Bounds:
+    """Summed over some questions: per scheme the lowest and highest points they can still
+    give, per pair of schemes touched together the correction of their difference's range,
+    and how many of them can rule each scheme out."""
+
+    lo: dict[str, int] = field(default_factory=dict)
+    hi: dict[str, int] = field(default_factory=dict)
+    corr: dict[tuple[str, str], tuple[int, int]] = field(default_factory=dict)
+    excl: dict[str, int] = field(default_factory=dict)
+
+    def add(self, other: Bounds, sign: int) -> None:
+        for sid, v in other.lo.items():
+            self.lo[sid] = self.lo.get(sid, 0) + sign * v
+        for sid, v in other.hi.items():
+            self.hi[sid] = self.hi.get(sid, 0) + sign * v
+        for pair, (a, b) in other.corr.items():
+            c = self.corr.get(pair, (0, 0))
+            self.corr[pair] = (c[0] + sign * a, c[1] + sign * b)
+        for sid, n in other.excl.items():
+            self.excl[sid] = self.excl.get(sid, 0) + sign * n
+
+    def without(self, other: Bounds) -> Bounds:
+        out = Bounds(dict(self.lo), dict(self.hi), dict(self.corr), dict(self.excl))
+        out.add(other, -1)
+        return out
+
+
+def _contribution(
+    span: Span, pairs: dict[tuple[str, str], tuple[int, int]], excl: set[str]
+) -> Bounds:
+    corr = {
+        (x, y): (plo - (span[x][0] - span[y][1]), phi - (span[x][1] - span[y][0]))
+        for (x, y), (plo, phi) in pairs.items()
+    }
+    return Bounds(
+        {sid: a for sid, (a, _) in span.items()},
+        {sid: b for sid, (_, b) in span.items()},
+        corr,
+        dict.fromkeys(excl, 1),
+    )
 
 
 def existing_structure(facts: dict[str, str | None]) -> str | None:

@@ -199,6 +199,7 @@ class Case(Strict):
     expect_unmet: bool = False  # no scheme fits (counted as unmet demand)
     expect_open_points: int | None = None  # how many points are left to clarify
     expect_questions_at_most: int | None = Field(default=None, ge=1)  # questions asked
+    expect_leads: list[Id] = Field(default_factory=list)  # leads shown when nothing is recommended
 
 
 def slug_ok(value: str) -> bool:

@@ -129,4 +129,4 @@ def test_the_measured_counts_are_zero(engine: Engine) -> None:
         "aucun_cadre_but_scored",
     ):
         assert counts[key] == 0, (key, counts[key])
-    assert counts["questions"]["median"] <= 5 and counts["questions"]["max"] <= 7
+    assert counts["questions"]["max"] <= 7  # the median is checked in test_orientation.py
