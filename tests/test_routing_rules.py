@@ -130,3 +130,9 @@ def test_the_measured_counts_are_zero(engine: Engine) -> None:
     ):
         assert counts[key] == 0, (key, counts[key])
     assert counts["questions"]["max"] <= 7  # the median is checked in test_orientation.py
+
+
+def test_financements_says_so_when_no_listed_funder_fits(router: Router, geo: Geography) -> None:
+    routing = router.route(place(geo, "69001"), "porteur", None, ["cae"])
+    text = Renderer().render("routing.j2", routing=routing, only="funders", place=routing.territory)
+    assert "Financements possibles" in text and "Aucun financement recensé ne correspond" in text
