@@ -65,10 +65,10 @@ def test_national_bodies_only_where_they_add_something(router: Router, geo: Geog
 
 
 def test_every_contact_has_a_link_or_says_how_to_reach_it(router: Router, geo: Geography) -> None:
-    text = shown(router, geo, "35000", "porteur", "montage", ["scop"])
-    routing = router.route(place(geo, "35000"), "porteur", "montage", ["scop"])
+    text = shown(router, geo, "69001", "porteur", "montage", ["scop"])
+    routing = router.route(place(geo, "69001"), "porteur", "montage", ["scop"])
     without = [m for m in routing.contacts if not m.website]
-    assert without, "the Breton URSCOP has no sourced website: the case this test is about"
+    assert without, "the URSCOP of Auvergne-Rhône-Alpes has no sourced website: this test's case"
     for m in without:
         assert m.reach, m.item_id
     assert text.count("Pour le joindre") == len(without)
