@@ -133,7 +133,7 @@ def test_leads_when_nothing_reaches_the_threshold_with_what_would_confirm_them(
     result, _ = play(engine, {**answers, "test_activite": "ne_sais_pas"})
     assert not result.recommended and result.leads
     text = renderer.render("result.j2", result=result)
-    assert "Des pistes à explorer" in text and "À confirmer" in text
+    assert "Des pistes à explorer" in text and "Ce qui la confirmerait" in text
     assert "Entreprendre durablement en coopérative" in text  # the answer that would confirm
     assert "Aucun des cadres que je connais" not in text
 
