@@ -463,7 +463,7 @@ async def test_a_network_hands_a_lead_off_follows_it_hands_it_on_and_erases_it(
         def hand_off() -> None:
             operator.send_command("/start")
             operator.wait_for(lambda s: any("Question 1" in m.text for m in s))
-            for question, value in case.answers.items():
+            for question, value in asked_answers(Engine(kb), case):
                 click(operator, option_label(kb, question, value))
             operator.send_text("59000")
             operator.wait_for(lambda s: "Lille (59)" in s[-1].text)

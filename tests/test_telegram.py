@@ -281,7 +281,7 @@ async def test_a_result_is_shared_as_a_deep_link_that_reopens_it_read_only(
     _, case = next((n, c) for n, c in SEEDS if "Colombelles" in n)
     user = bot.user()
     await user.send("/start")
-    for question, value in case.answers.items():
+    for question, value in asked_answers(Engine(kb), case):
         await user.click(option_label(kb, question, value))
     await user.send("colombelle")
     await user.click("Partager ce résultat")
