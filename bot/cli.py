@@ -30,8 +30,12 @@ def _settings() -> Settings | None:
 
 
 def _load(root: Path | None) -> KnowledgeBase | None:
+    from knowledge.routing_rules import load_routing_rules
+
     try:
-        return load_knowledge(root)
+        kb = load_knowledge(root)
+        load_routing_rules(kb)  # the routing rules are part of the knowledge base
+        return kb
     except KnowledgeError as exc:
         print(exc.render(), file=sys.stderr)
         return None
@@ -170,6 +174,11 @@ def cmd_kb_check(args: argparse.Namespace) -> int:
         f"  près de chez vous : {len(near.initiatives)} initiatives, {len(near.maps)} listes de"
         f" réseaux, {len(near.calls)} appels, {len(near.resources)} ressources"
     )
+    from knowledge.routing_rules import load_routing_rules
+
+    rules = load_routing_rules(kb)
+    count = sum(len(x) for x in (rules.reach, rules.national, rules.first, rules.instruments))
+    print(f"  règles d'orientation : {count + len(rules.main_need)}")
     _print_coverage(kb)
     print(
         "  sources primaires par fiche (Légifrance, service-public, sites officiels ou du réseau) :"
@@ -277,7 +286,9 @@ def cmd_kb_graph(args: argparse.Namespace) -> int:
 
 
 def cmd_kb_cases(args: argparse.Namespace) -> int:
-    from bot.orientation.cases import run_case
+    from statistics import median
+
+    from bot.orientation.cases import play_case, run_case
     from bot.orientation.engine import Engine
 
     kb = _load(args.knowledge)
@@ -290,16 +301,22 @@ def cmd_kb_cases(args: argparse.Namespace) -> int:
         return 1
     engine = Engine(kb)
     failed = 0
+    counts: list[int] = []
     for name, case in cases:
         failures = run_case(engine, case)
+        asked = len(play_case(engine, case).asked)
+        if case.expect_next_question is None:  # a whole orientation, not a step of the path
+            counts.append(asked)
         if failures:
             failed += 1
-            print(f"✗ {name}")
+            print(f"✗ {name} ({asked} q.)")
             for f in failures:
                 print(f"    {f}")
         else:
-            print(f"✓ {name}")
+            print(f"✓ {name} ({asked} q.)")
     print(f"{len(cases) - failed} passed, {failed} failed")
+    if counts:
+        print(f"questions posées : médiane {median(counts):g}, max {max(counts)}")
     return 1 if failed else 0
 
 

@@ -117,7 +117,11 @@ class TerritoryDialogue:
         place = self.parts.geo.from_key(state.session.place or "")
         recommended: list[str] = []
         if state.finished:
-            recommended = [r.scheme.id for r in self.parts.engine.result(state).recommended]
+            result = self.parts.engine.result(state)
+            # « pistes à explorer » (nothing reached the threshold): their contacts, too
+            recommended = [r.scheme.id for r in result.recommended] or [
+                a.scheme.id for a in result.leads
+            ]
         routing = self.parts.router.route(
             place,
             effective_profile(state.facts),
