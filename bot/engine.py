@@ -19,6 +19,8 @@ SESSION_FORMAT = 1
 SETTLE = 3
 #: answer logs whose derivation is kept (the tree has far fewer distinct prefixes in use)
 DERIVED_CACHE = 4096
+#: decisive checks kept, by (question, bounds, scores, excluded): states share most of them
+DECISIVE_CACHE = 16384
 
 
 class EngineError(Exception):
@@ -225,6 +227,7 @@ class Engine:
         }
         self.start = kb.questions[kb.tree.settings.start]
         self._derived: dict[tuple[tuple[str, str], ...], Derived] = {}
+        self._decisions: dict[object, bool] = {}
         self._span: dict[str, Span] = {}
         self._pairs: dict[str, dict[tuple[str, str], tuple[int, int]]] = {}
         self._after: dict[str, frozenset[str]] = {}
@@ -284,8 +287,20 @@ class Engine:
     ) -> bool:
         """Could some answer to `q` change the recommended schemes, for some other answers?
 
-        `rest`: the bounds of the other questions that may still be answered.
+        `rest`: the bounds of the other questions that may still be answered (one of the
+        engine's precomputed bounds: they live as long as the engine, so their id is a key).
         """
+        key = (q.id, id(rest), tuple(sorted(scores.items())), frozenset(excluded))
+        found = self._decisions.get(key)
+        if found is None:
+            found = self._check(q, scores, excluded, rest)
+            if len(self._decisions) >= DECISIVE_CACHE:
+                self._decisions.clear()
+            self._decisions[key] = found
+        return found
+
+    def _check(self, q: Question, scores: dict[str, int], excluded: set[str], rest: Bounds) -> bool:
+        """`_decisive`, uncached."""
         if self._branches(q):
             return True  # the answer chooses the next questions
         threshold = self.kb.tree.settings.recommend_threshold
