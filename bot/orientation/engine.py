@@ -19,6 +19,8 @@ SESSION_FORMAT = 1
 SETTLE = 3
 #: answer logs whose derivation is kept (the tree has far fewer distinct prefixes in use)
 DERIVED_CACHE = 4096
+#: decisive checks kept, by (question, bounds, scores, excluded): states share most of them
+DECISIVE_CACHE = 16384
 
 
 class EngineError(Exception):
@@ -231,10 +233,14 @@ class Engine:
         }
         self.start = kb.questions[kb.tree.settings.start]
         self._derived: dict[tuple[tuple[str, str], ...], Derived] = {}
+        self._decisions: dict[object, bool] = {}
         self._span: dict[str, Span] = {}
         self._pairs: dict[str, dict[tuple[str, str], tuple[int, int]]] = {}
         self._after: dict[str, frozenset[str]] = {}
         self._contrib: dict[str, Bounds] = {}
+        self._ids = list(kb.schemes)
+        #: bounds that depend only on the tree, computed once: (question, question left out)
+        self._static: dict[tuple[str, str], Bounds] = {}
         for q in kb.tree.questions:
             self._span[q.id], self._pairs[q.id] = _spans(q)
             self._contrib[q.id] = _contribution(
@@ -267,57 +273,74 @@ class Engine:
             b.add(self._contrib[r], 1)
         return b
 
+    def _after_bounds(self, qid: str) -> Bounds:
+        """The bounds of every question that may come after `qid` (fixed by the tree)."""
+        found = self._static.get((qid, ""))
+        if found is None:
+            found = self._static[(qid, "")] = self._bounds(self._reach(qid))
+        return found
+
+    def _others_bounds(self, current: str, qid: str) -> Bounds:
+        """From `current` on (itself included), every question but `qid` (fixed by the tree)."""
+        found = self._static.get((current, qid))
+        if found is None:
+            total = self._bounds(self._reach(current) | {current})
+            found = self._static[(current, qid)] = total.without(self._contrib[qid])
+        return found
+
     def _decisive(
         self, q: Question, scores: dict[str, int], excluded: set[str], rest: Bounds
     ) -> bool:
         """Could some answer to `q` change the recommended schemes, for some other answers?
 
-        `rest`: the bounds of the other questions that may still be answered.
+        `rest`: the bounds of the other questions that may still be answered (one of the
+        engine's precomputed bounds: they live as long as the engine, so their id is a key).
         """
+        key = (q.id, id(rest), tuple(sorted(scores.items())), frozenset(excluded))
+        found = self._decisions.get(key)
+        if found is None:
+            found = self._check(q, scores, excluded, rest)
+            if len(self._decisions) >= DECISIVE_CACHE:
+                self._decisions.clear()
+            self._decisions[key] = found
+        return found
+
+    def _check(self, q: Question, scores: dict[str, int], excluded: set[str], rest: Bounds) -> bool:
+        """`_decisive`, uncached."""
         if self._branches(q):
             return True  # the answer chooses the next questions
         threshold = self.kb.tree.settings.recommend_threshold
         lo, hi, corr = rest.lo, rest.hi, rest.corr
-
-        def low(sid: str) -> int:
-            return scores.get(sid, 0) + lo.get(sid, 0)
-
-        def high(sid: str) -> int:
-            return scores.get(sid, 0) + hi.get(sid, 0)
-
-        # the range of q's own answers (0 included: not answered), and who can be ruled out
-        q_lo, q_hi = {}, {}
-        for sid, (a, b) in self._span[q.id].items():
-            q_lo[sid], q_hi[sid] = a, b
+        ids = self._ids
+        # each scheme's lowest and highest final score without q, and with q's best answer
+        # (q's range includes 0: not answered); computed once per call, read many times
+        low_ = {sid: scores.get(sid, 0) + lo.get(sid, 0) for sid in ids}
+        high_ = {sid: scores.get(sid, 0) + hi.get(sid, 0) for sid in ids}
+        span = self._span[q.id]
+        top_ = {sid: high_[sid] + (span[sid][1] if sid in span else 0) for sid in ids}
+        floor_ = {sid: low_[sid] + (span[sid][0] if sid in span else 0) for sid in ids}
         excludable = {sid for sid, n in rest.excl.items() if n > 0} | self._excl[q.id]
-
-        def top(sid: str) -> int:
-            return high(sid) + q_hi.get(sid, 0)
-
         # the schemes that could end in the settled top places, whatever the answers
-        sure = sorted(
-            (low(y) + q_lo.get(y, 0) for y in self.kb.schemes if y not in excludable | excluded),
-            reverse=True,
-        )
+        sure = sorted((floor_[y] for y in ids if y not in excludable and y not in excluded))
+        sure.reverse()
 
-        def may_top(sid: str, places: int | None = None) -> bool:
-            places = self.settle if places is None else places
-            if sid in excluded or top(sid) < threshold:
-                return False
-            above = sum(1 for v in sure[: places + 1] if v > top(sid))
-            return above < places
+        def places_above(sid: str, places: int) -> bool:
+            top = top_[sid]
+            return sum(1 for v in sure[: places + 1] if v > top) < places
 
-        tops = [top(z) for z in self.kb.schemes if z not in excluded]
+        candidates = [sid for sid in ids if sid not in excluded and top_[sid] >= threshold]
+        possible = [sid for sid in candidates if places_above(sid, self.settle)]
+        may = set(possible)
+        first = {sid for sid in possible if places_above(sid, 1)}
+        tops = [top_[z] for z in ids if z not in excluded]
 
         def sure_top(sid: str) -> bool:
             """In the settled places whatever the answers (ties count against it)."""
-            floor = low(sid) + q_lo.get(sid, 0)
+            floor = floor_[sid]
             if sid in excludable or floor < threshold:
                 return False
             return sum(1 for v in tops if v >= floor) - 1 < self.settle
 
-        possible = [sid for sid in self.kb.schemes if may_top(sid)]
-        first = {sid for sid in possible if may_top(sid, 1)}
         settled = {sid for sid in possible if sure_top(sid)}
         for option in q.options:
             delta: dict[str, int] = {}
@@ -325,16 +348,16 @@ class Engine:
                 if eff.scheme in excluded:
                     continue
                 if eff.exclude:
-                    if may_top(eff.scheme):
+                    if eff.scheme in may:
                         return True  # ruling out a scheme that could be recommended
                     continue
                 delta[eff.scheme] = delta.get(eff.scheme, 0) + eff.points
             for x, e in delta.items():
-                if e == 0 or not may_top(x):
+                if e == 0 or x not in may:
                     continue
                 # crossing the threshold: some final score v (without q) with v < T <= v + e
                 a, b = (threshold - e, threshold - 1) if e > 0 else (threshold, threshold - e - 1)
-                if max(a, low(x)) <= min(b, high(x)):
+                if max(a, low_[x]) <= min(b, high_[x]):
                     return True
                 # changing its order with another scheme that could be recommended with it
                 for y in possible:
@@ -344,8 +367,8 @@ class Engine:
                     if ey == 0 or (y in delta and y < x):
                         continue  # no relative change, or the pair was already seen
                     c_lo, c_hi = corr.get((x, y), (0, 0))
-                    d_lo = low(x) - high(y) + c_lo
-                    d_hi = high(x) - low(y) + c_hi
+                    d_lo = low_[x] - high_[y] + c_lo
+                    d_hi = high_[x] - low_[y] + c_hi
                     # a difference d (x minus y) such that d and d + ey are not on the same side
                     a, b = (-ey, 0) if ey > 0 else (0, -ey)
                     if max(a, d_lo) <= min(b, d_hi):
@@ -354,14 +377,13 @@ class Engine:
 
     def _most_left(self, current: Question, scores: dict[str, int], excluded: set[str]) -> int:
         """The most questions that may still be asked from `current` (itself included)."""
-        total = self._bounds(self._reach(current.id) | {current.id})
         memo: dict[str, int] = {}
 
         def visit(qid: str) -> int:
             if qid not in memo:
                 q = self.kb.questions[qid]
                 asked = qid == current.id or self._decisive(
-                    q, scores, excluded, total.without(self._contrib[qid])
+                    q, scores, excluded, self._others_bounds(current.id, qid)
                 )
                 below = [visit(n) for n in {q.next_of(o) for o in q.options} if n and n != RESULT]
                 memo[qid] = int(asked) + max(below, default=0)
@@ -407,7 +429,7 @@ class Engine:
         def settle(q: Question | None) -> Question | None:
             """Pass over the questions no answer to which could change the result."""
             while q is not None and self.skip:
-                if self._decisive(q, scores, excluded, self._bounds(self._reach(q.id))):
+                if self._decisive(q, scores, excluded, self._after_bounds(q.id)):
                     return q
                 skipped.append(q)
                 nxt = q.next
