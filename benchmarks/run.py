@@ -96,7 +96,11 @@ def bench_step(repeat: int) -> dict[str, object]:
     step_samples: list[float] = []
     base_samples: list[float] = []
     for _ in range(repeat):
-        engine = Engine(kb)  # a fresh engine: its cache of answer logs starts empty
+        # one engine per knowledge base, as in the bot (the bounds it derives from the tree
+        # are kept); its caches of answer logs and of decisive checks emptied at each round,
+        # so that each figure is a step computed from nothing
+        engine._derived.clear()
+        engine.settler._decisions.clear()
         for answers in paths:
             session = Session()
             for qid, value in answers:
