@@ -91,8 +91,9 @@ def test_full_orientation_by_buttons_la_voisinerie(conversation: Conversation) -
     assert "Lille (59), Hauts-de-France" in texts(turn)
     assert "Qui peut vous accompagner" in texts(turn)
     # going back undoes the last answer, the place stays
+    answered = turn.session.step
     turn = conversation.handle_text(turn.session, "retour")
-    assert turn.session.place == "c:59350" and turn.session.step == 5
+    assert turn.session.place == "c:59350" and turn.session.step == answered - 1
 
 
 @pytest.mark.parametrize(
