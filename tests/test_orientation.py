@@ -3,6 +3,7 @@ never an empty hand, and alternatives that make sense."""
 
 from __future__ import annotations
 
+import random
 from statistics import median
 
 import pytest
@@ -189,3 +190,52 @@ def test_pooling_is_not_industrial_ecology(engine: Engine) -> None:
     flows, _ = play(engine, {**base, "collectif_objectif": "ressources"})
     assert "eit" not in [r.scheme.id for r in pooled.recommended]
     assert [r.scheme.id for r in flows.recommended][:1] == ["eit"]
+
+
+def _walk(engine: Engine, rng: random.Random) -> tuple[Session, dict[str, str]]:
+    """Answer every question the engine asks at random (« je ne sais pas » included)."""
+    session, chosen = Session(), {}
+    while (state := engine.state(session)).question is not None:
+        option = rng.choice(state.question.options)
+        chosen[state.question.id] = option.value
+        session = engine.answer(session, state.question.id, option.value)
+    return session, chosen
+
+
+def test_on_random_orientations_skipping_never_changes_the_top_three(engine: Engine) -> None:
+    """Beyond the cases: 300 orientations answered at random with every question asked; the
+    same answers, given only where the engine asks, give the same top three."""
+    full = Engine(engine.kb, skip=False)
+    rng = random.Random(2026)
+    for _ in range(300):
+        long, chosen = _walk(full, rng)
+        expected = [r.scheme.id for r in full.result(full.state(long)).recommended][:3]
+        session = Session()
+        while (state := engine.state(session)).question is not None:
+            q = state.question
+            value = chosen.get(q.id) or next(o.value for o in q.options if o.unknown)
+            session = engine.answer(session, q.id, value)
+        assert [r.scheme.id for r in engine.result(state).recommended][:3] == expected, chosen
+
+
+def test_a_state_continued_from_the_one_before_equals_a_state_replayed_from_nothing(
+    kb: KnowledgeBase,
+) -> None:
+    """The engine continues a log from its shorter cached log: the same state as a replay."""
+    stepwise, fresh = Engine(kb), Engine(kb)
+    rng = random.Random(7)
+    for _ in range(100):
+        session, _ = _walk(stepwise, rng)
+        answers = session.answers
+        for n in range(len(answers) + 1):
+            partial = Session(answers[:n])
+            fresh._derived.clear()  # nothing to continue from: the whole log is replayed
+            a, b = stepwise.state(partial), fresh.state(partial)
+            assert (a.question, a.number, a.total, a.facts) == (
+                b.question,
+                b.number,
+                b.total,
+                b.facts,
+            )
+            assert [g.option for g in a.given] == [g.option for g in b.given]
+            assert a.skipped == b.skipped

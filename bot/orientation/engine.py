@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass, field
 
-from bot.orientation.settle import Settler
+from bot.orientation.settle import Point, Settler
 from knowledge.loader import KnowledgeBase
 from knowledge.schema import RESULT, Option, Question, Scheme
 
@@ -203,6 +203,68 @@ Derived = tuple[
 ]
 
 
+class _Walk:
+    """An answer log replayed so far: what the engine derives, answer after answer."""
+
+    def __init__(self, engine: Engine, start: Question | None) -> None:
+        self.engine = engine
+        self.given: list[Given] = []
+        self.skipped: list[Question] = []
+        self.facts: dict[str, str | None] = {}
+        self.scores: dict[str, int] = {}
+        self.excluded: set[str] = set()
+        self.kept = 0
+        self.current = self.settle(start)
+
+    def copy(self) -> _Walk:
+        out = _Walk.__new__(_Walk)
+        out.engine, out.current, out.kept = self.engine, self.current, self.kept
+        out.given, out.skipped = list(self.given), list(self.skipped)
+        out.facts, out.scores, out.excluded = (
+            dict(self.facts),
+            dict(self.scores),
+            set(self.excluded),
+        )
+        return out
+
+    def at(self) -> Point:
+        return self.engine.settler.point(self.scores, self.excluded)
+
+    def settle(self, q: Question | None) -> Question | None:
+        """Pass over the questions no answer to which could change the result."""
+        engine = self.engine
+        if q is None or not engine.skip:
+            return q
+        at, settler, questions = self.at(), engine.settler, engine.kb.questions
+        while q is not None:
+            if settler.decisive(q, at, settler.after_bounds(q.id)):
+                return q
+            self.skipped.append(q)
+            nxt = q.next
+            q = None if nxt == RESULT or nxt is None else questions[nxt]
+        return q
+
+    def take(self, qid: str, value: str) -> bool:
+        """Apply one answer to the current question; False if it does not fit (kept out)."""
+        current = self.current
+        if current is None or qid != current.id:
+            return False
+        option = current.option(value)
+        if option is None:
+            return False
+        self.given.append(Given(current, option))
+        self.facts[current.fact] = None if option.unknown else option.value
+        for eff in option.effects:
+            self.scores[eff.scheme] = self.scores.get(eff.scheme, 0) + eff.points
+            if eff.exclude:
+                self.excluded.add(eff.scheme)
+        self.kept += 1
+        nxt = current.next_of(option)
+        questions = self.engine.kb.questions
+        self.current = self.settle(None if nxt == RESULT or nxt is None else questions[nxt])
+        return True
+
+
 class Engine:
     """Derives states and results from answer logs.
 
@@ -221,7 +283,7 @@ class Engine:
         #: what can still change the ranking, from the tree's score bounds (bot.orientation.settle)
         self.settler = Settler(kb, settle)
         self.start = kb.questions[kb.tree.settings.start]
-        self._derived: dict[tuple[tuple[str, str], ...], Derived] = {}
+        self._derived: dict[tuple[tuple[str, str], ...], tuple[Derived, _Walk]] = {}
 
     def state(self, session: Session) -> State:
         given, current, kept, total, facts, skipped = self._derive(session.answers)
@@ -242,56 +304,39 @@ class Engine:
         )
 
     def _derive(self, answers_log: tuple[tuple[str, str], ...]) -> Derived:
-        """Replay an answer log (cached: a turn derives the same state several times)."""
+        """Replay an answer log (cached: a turn derives the same state several times, and a
+        log one answer longer than a cached one continues from it)."""
         cached = self._derived.get(answers_log)
         if cached is not None:
-            return cached
-        questions = self.kb.questions
-        current: Question | None = self.start
-        given: list[Given] = []
-        skipped: list[Question] = []
-        facts: dict[str, str | None] = {}
-        scores: dict[str, int] = {}
-        excluded: set[str] = set()
-        answers = list(answers_log)
-        kept = 0
-
-        def settle(q: Question | None) -> Question | None:
-            """Pass over the questions no answer to which could change the result."""
-            while q is not None and self.skip:
-                if self.settler.decisive(q, scores, excluded, self.settler.after_bounds(q.id)):
-                    return q
-                skipped.append(q)
-                nxt = q.next
-                q = None if nxt == RESULT or nxt is None else questions[nxt]
-            return q
-
-        current = settle(current)
-        for qid, value in answers:
-            if current is None or qid != current.id:
+            return cached[0]
+        before = self._derived.get(answers_log[:-1]) if answers_log else None
+        if before is not None and before[1].kept == len(answers_log) - 1:
+            walk = before[1].copy()
+            todo = answers_log[-1:]
+        else:
+            walk = _Walk(self, self.start)
+            todo = answers_log
+        for qid, value in todo:
+            if not walk.take(qid, value):
                 break
-            option = current.option(value)
-            if option is None:
-                break
-            given.append(Given(current, option))
-            facts[current.fact] = None if option.unknown else option.value
-            for eff in option.effects:
-                scores[eff.scheme] = scores.get(eff.scheme, 0) + eff.points
-                if eff.exclude:
-                    excluded.add(eff.scheme)
-            kept += 1
-            nxt = current.next_of(option)
-            current = settle(None if nxt == RESULT or nxt is None else questions[nxt])
+        current = walk.current
         if current is None:
             remaining = 0
         elif self.skip:
-            remaining = self.settler.most_left(current, scores, excluded)
+            remaining = self.settler.most_left(current, walk.at())
         else:
             remaining = self.kb.remaining_depth[current.id]
-        derived = (tuple(given), current, kept, kept + remaining, facts, tuple(skipped))
+        derived = (
+            tuple(walk.given),
+            current,
+            walk.kept,
+            walk.kept + remaining,
+            walk.facts,
+            tuple(walk.skipped),
+        )
         if len(self._derived) >= DERIVED_CACHE:
             self._derived.clear()
-        self._derived[answers_log] = derived
+        self._derived[answers_log] = (derived, walk)
         return derived
 
     def result(self, state: State) -> Result:
