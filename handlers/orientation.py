@@ -17,13 +17,14 @@ PRIVATE = filters.ChatType.PRIVATE & filters.UpdateType.MESSAGE
 async def start(update: Update, context: Context) -> None:
     assert update.effective_chat is not None
     payload = " ".join(context.args or [])
-    turn = await service_of(context).start(chat_key(update), payload)
+    turn = await service_of(context).start(chat_key(update), payload, update.update_id)
     await send(context.bot, update.effective_chat.id, turn)
 
 
 async def text(update: Update, context: Context) -> None:
     assert update.effective_chat is not None and update.effective_message is not None
-    turn = await service_of(context).text(chat_key(update), update.effective_message.text or "")
+    typed = update.effective_message.text or ""
+    turn = await service_of(context).text(chat_key(update), typed, update.update_id)
     await send(context.bot, update.effective_chat.id, turn)
 
 
@@ -42,7 +43,7 @@ async def button(update: Update, context: Context) -> None:
     if update.effective_chat.type != ChatType.PRIVATE:  # the bot draws no other buttons there
         await toast(query, service_of(context).conversation.group_notice())
         return
-    turn = await service_of(context).action(chat_key(update), action)
+    turn = await service_of(context).action(chat_key(update), action, update.update_id)
     await toast(query, turn.notice)
     await send(context.bot, update.effective_chat.id, turn, origin)
 

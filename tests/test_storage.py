@@ -67,8 +67,8 @@ async def test_migrations_build_exactly_the_models_and_run_twice(database_url: s
     from bot.platform.storage import Base
 
     store = ConversationStore(database_url)
-    assert await store.migrate() == "0004"
-    assert await store.migrate() == "0004"  # a second start changes nothing
+    assert await store.migrate() == "0006"
+    assert await store.migrate() == "0006"  # a second start changes nothing
 
     def differences(connection: Connection) -> list[object]:
         return list(compare_metadata(MigrationContext.configure(connection), Base.metadata))
@@ -99,7 +99,7 @@ async def test_a_database_from_before_migrations_is_taken_over(database_url: str
         )
     await engine.dispose()
     store = ConversationStore(database_url)
-    assert await store.migrate() == "0004"
+    assert await store.migrate() == "0006"
     assert await store.load("console:local") == (Session((("profil", "porteur"),)), 3)
     await store.close()
 
@@ -126,4 +126,4 @@ def test_workers_starting_together_migrate_once(database_url: str) -> None:
     ]
     outputs = [w.communicate(timeout=60) for w in workers]
     assert [w.returncode for w in workers] == [0, 0, 0], outputs
-    assert [out.strip() for out, _ in outputs] == ["0004"] * 3
+    assert [out.strip() for out, _ in outputs] == ["0006"] * 3

@@ -20,25 +20,34 @@ from typing import Any
 from urllib.parse import urlparse
 
 import uvicorn
-from sqlalchemy import text
+from sqlalchemy import make_url, text
 from telegram import Bot, BotCommand, LinkPreviewOptions, Update
 from telegram.constants import ParseMode
-from telegram.error import BadRequest, Forbidden, TelegramError
+from telegram.error import BadRequest, ChatMigrated, Forbidden, InvalidToken, TelegramError
 from telegram.ext import AIORateLimiter, Application, ApplicationBuilder, BaseUpdateProcessor
 from telegram.ext import Defaults as _Defaults
 from telegram.request import BaseRequest
 
 import handlers
-from bot.channels.web import build_web
+from bot.channels.web import NotAnUpdate, build_web
 from bot.dialogue.commands import BOT_COMMANDS
 from bot.dialogue.router import Conversation
 from bot.dialogue.service import ChatService
 from bot.leads.delivery import DeliveryError, SmtpSettings
-from bot.leads.outbox import Outbox
+from bot.leads.limits import LeadLimits
+from bot.leads.outbox import ChatMoved, Outbox
 from bot.leads.partners import Partners, load_partners
 from bot.orientation.engine import Session
 from bot.platform.config import BotMode, Settings
-from bot.platform.observe import OUTCOME, RELOADS, JsonFormatter, log_update, update_type
+from bot.platform.observe import (
+    LIBRARY_LOGGERS,
+    OUTCOME,
+    RELOADS,
+    JsonFormatter,
+    log_update,
+    update_type,
+    use_secrets,
+)
 from bot.platform.storage import ConversationStore
 from bot.screens.views import Reply, Turn
 from knowledge.loader import KnowledgeBase, KnowledgeError, load_knowledge
@@ -96,34 +105,39 @@ class PerChatUpdateProcessor(BaseUpdateProcessor):
         return None
 
 
-class _RedactToken(logging.Filter):
-    """Belt and braces: no log line ever carries the bot token."""
+def secrets_of(settings: Settings, partners: Partners | None = None) -> list[str]:
+    """Every secret a log line must never show: the bot token, the webhook secret, the
+    SMTP and database passwords, the partners' webhook keys."""
+    found = [settings.token or ""]
+    for secret in (settings.webhook_secret, settings.smtp_password):
+        if secret is not None:
+            found.append(secret.get_secret_value())
+    password = make_url(settings.database_url).password
+    if password:
+        found.append(str(password))
+    for organisation in partners.organisations if partners else []:
+        if organisation.webhook_secret is not None:
+            found.append(organisation.webhook_secret.get_secret_value())
+    return [secret for secret in found if secret]
 
-    def __init__(self, token: str) -> None:
-        super().__init__()
-        self.token = token
 
-    def filter(self, record: logging.LogRecord) -> bool:
-        message = record.getMessage()
-        if self.token in message:
-            record.msg, record.args = message.replace(self.token, "<token>"), None
-        return True
-
-
-def configure_logging(settings: Settings) -> None:
+def configure_logging(settings: Settings, partners: Partners | None = None) -> None:
     logging.basicConfig(
         level=settings.log_level.upper(),
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
     )
+    root = logging.getLogger()
     if settings.log_format == "json":
-        for handler in logging.getLogger().handlers:
+        for handler in root.handlers:
             handler.setFormatter(JsonFormatter())
-    # httpx logs every request URL at INFO, and Bot API URLs contain the token
-    logging.getLogger("httpx").setLevel(logging.WARNING)
-    if settings.token:
-        redact = _RedactToken(settings.token)
-        for handler in logging.getLogger().handlers:
-            handler.addFilter(redact)
+    # the libraries log every request (URLs with the token, parameters with people's
+    # data and the webhook secret) at INFO or DEBUG: quiet unless LOG_LIBRARY_LEVEL asks
+    for name in LIBRARY_LOGGERS:
+        logging.getLogger(name).setLevel(settings.log_library_level.upper())
+    logging.getLogger("httpx").setLevel(max(logging.WARNING, logging.getLogger("httpx").level))
+    secrets = secrets_of(settings, partners)
+    for handler in root.handlers:
+        use_secrets(handler, secrets)
 
 
 def build_application(
@@ -165,7 +179,9 @@ def build_application(
         partners=partners or load_partners(settings.partners_file, contacts),
         lead_retention_days=settings.lead_retention_days,
     )
-    service = ChatService(conversation, store or ConversationStore(settings.database_url))
+    limits = LeadLimits(settings.lead_daily_cap, settings.lead_daily_cap_operator)
+    store = store or ConversationStore(settings.database_url)
+    service = ChatService(conversation, store, limits=limits)
     handlers.setup(app, service)
     app.bot_data["settings"] = settings
     return app
@@ -177,13 +193,23 @@ class BotMessenger:
     def __init__(self, bot: Bot) -> None:
         self.bot = bot
 
-    async def send(self, chat_id: int, reply: Reply) -> None:
+    async def send(self, chat_id: int, reply: Reply) -> list[int]:
         try:
-            await handlers.common.send(self.bot, chat_id, Turn(Session(), [reply], False))
+            return await handlers.common.send(self.bot, chat_id, Turn(Session(), [reply], False))
+        except ChatMigrated as exc:  # the group became a supergroup: the outbox follows it
+            raise ChatMoved(int(exc.new_chat_id)) from exc
         except (Forbidden, BadRequest) as exc:  # blocked, chat gone, refused text: final
             raise DeliveryError(f"Telegram refused: {type(exc).__name__}", permanent=True) from exc
         except TelegramError as exc:  # network, flood control: later
             raise DeliveryError(f"Telegram: {type(exc).__name__}", permanent=False) from exc
+
+    async def edit(self, chat_id: int, message_id: int, reply: Reply) -> None:
+        try:
+            await self.bot.edit_message_text(
+                reply.text, chat_id=chat_id, message_id=message_id, reply_markup=None
+            )
+        except TelegramError as exc:  # deleted, too old, not modified…
+            raise DeliveryError(f"Telegram: {type(exc).__name__}", permanent=True) from exc
 
 
 def build_outbox(app: Application[Any, Any, Any, Any, Any, Any], settings: Settings) -> Outbox:
@@ -323,7 +349,10 @@ async def serve_webhook(
     _reload_on_sighup(app, root)
 
     async def process(data: dict[str, Any]) -> None:
-        update = Update.de_json(data, app.bot)
+        try:
+            update = Update.de_json(data, app.bot)
+        except Exception as exc:  # valid JSON, but not an update PTB can read
+            raise NotAnUpdate(type(exc).__name__) from exc
         await app.update_processor.process_update(update, app.process_update(update))
 
     web = build_web(process, lambda: readiness(app), secret, urlparse(settings.webhook_url).path)
@@ -334,6 +363,7 @@ async def serve_webhook(
         log_level="warning",
         lifespan="off",
         proxy_headers=True,
+        log_config=None,  # uvicorn's records go through our handlers (and their redaction)
     )
     server = uvicorn.Server(config)
     serving = asyncio.create_task(server.serve())
@@ -359,14 +389,63 @@ async def serve_webhook(
         await app.shutdown()
 
 
+BAD_TOKEN = (
+    "Telegram refuse le jeton du bot (TELEGRAM_BOT_TOKEN) : il est faux ou a été révoqué. "
+    "Copiez le jeton actuel depuis @BotFather (/mybots), puis relancez."
+)
+NO_BOT_API = (
+    "Bot API injoignable à {url} après {attempts} tentatives : vérifiez le réseau, le "
+    "pare-feu ou TELEGRAM_API_BASE_URL, puis relancez."
+)
+
+
+async def reach_bot_api(settings: Settings) -> bool:
+    """Before anything else: can the Bot API be reached, and does it accept the token?
+
+    A network failure is retried with a growing wait, one log line per attempt; a refused
+    token or too many failures end in one line that says what to do (False)."""
+    assert settings.token is not None
+    base = settings.telegram_api_base_url.rstrip("/")
+    wait = settings.startup_first_wait
+    for attempt in range(1, settings.startup_attempts + 1):
+        bot = Bot(settings.token, base_url=f"{base}/bot")
+        try:
+            async with bot:  # getMe
+                return True
+        except InvalidToken:
+            log.error(BAD_TOKEN)
+            return False
+        except TelegramError as exc:  # network, timeout, Bot API down
+            if attempt == settings.startup_attempts:
+                break
+            log.warning(
+                "Bot API injoignable (tentative %d/%d : %s) ; nouvel essai dans %.0f s",
+                attempt,
+                settings.startup_attempts,
+                type(exc).__name__,
+                wait,
+            )
+        await asyncio.sleep(wait)
+        wait *= 2
+    log.error(NO_BOT_API.format(url=base, attempts=settings.startup_attempts))
+    return False
+
+
 def run(settings: Settings, kb: KnowledgeBase, root: Path | None = None) -> int:
-    """`python -m bot run`: serve the bot until interrupted."""
-    configure_logging(settings)
-    app = build_application(settings, kb)
-    if settings.bot_mode is BotMode.webhook:
-        asyncio.run(serve_webhook(app, settings, root))
-    else:
-        log.info("polling mode, Bot API at %s", settings.telegram_api_base_url)
-        app.bot_data[RELOAD_ROOT] = root
-        app.run_polling(poll_interval=settings.poll_interval, allowed_updates=ALLOWED)
+    """`python -m bot run`: serve the bot until interrupted; 2 when it cannot start."""
+    partners = load_partners(settings.partners_file, {contact.id for contact in kb.contacts})
+    configure_logging(settings, partners)
+    if not asyncio.run(reach_bot_api(settings)):
+        return 2
+    app = build_application(settings, kb, partners=partners)
+    try:
+        if settings.bot_mode is BotMode.webhook:
+            asyncio.run(serve_webhook(app, settings, root))
+        else:
+            log.info("polling mode, Bot API at %s", settings.telegram_api_base_url)
+            app.bot_data[RELOAD_ROOT] = root
+            app.run_polling(poll_interval=settings.poll_interval, allowed_updates=ALLOWED)
+    except InvalidToken:  # revoked while starting
+        log.error(BAD_TOKEN)
+        return 2
     return 0

@@ -17,13 +17,15 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from bot.dialogue.router import Conversation
 from bot.leads.desk import PartnerDesk
+from bot.leads.erasure import erase_chat
+from bot.leads.limits import LeadLimiter, LeadLimits
 from bot.leads.operators import OperatorDesk
 from bot.leads.partners import Operator
 from bot.leads.store import LeadStore, create_lead, record_orientation
 from bot.orientation.engine import Session
 from bot.platform.observe import LEADS, ORIENTATIONS
 from bot.platform.storage import Also, ConversationStore
-from bot.screens.views import Action, Finished, Kind, SendLead, Turn, telegram_chat
+from bot.screens.views import Action, Finished, Kind, Reply, SendLead, Turn, telegram_chat
 
 log = logging.getLogger(__name__)
 
@@ -39,17 +41,19 @@ class ChatService:
         store: ConversationStore,
         attempts: int = 5,
         leads: LeadStore | None = None,
+        limits: LeadLimits | None = None,
     ) -> None:
         self.conversation = conversation
         self.store = store
         self.attempts = attempts
         self.leads = leads or LeadStore(store.engine)
+        self.limiter = LeadLimiter(store.engine, limits)
         self._desks(conversation)
         #: called once a lead is stored (the delivery worker of this process wakes up)
         self.on_lead: Callable[[], None] = lambda: None
 
-    async def start(self, chat_key: str, payload: str = "") -> Turn:
-        return await self.run(chat_key, lambda s: self.conversation.welcome(s, payload))
+    async def start(self, chat_key: str, payload: str = "", update_id: int | None = None) -> Turn:
+        return await self.run(chat_key, lambda s: self.conversation.welcome(s, payload), update_id)
 
     def swap(self, conversation: Conversation) -> None:
         """Serve a reloaded knowledge base from the next update on."""
@@ -66,13 +70,15 @@ class ChatService:
         """The operator writing in this chat (a private chat's id is the user's id)."""
         return self.conversation.partners.operator(telegram_chat(chat_key))
 
-    async def text(self, chat_key: str, text: str) -> Turn:
+    async def text(self, chat_key: str, text: str, update_id: int | None = None) -> Turn:
         command = self.conversation.command_of(text)
         if command in _STORED_VIEWS:
             return await self.action(chat_key, Action(command))
-        return await self.run(chat_key, lambda s: self.conversation.handle_text(s, text))
+        return await self.run(chat_key, lambda s: self.conversation.handle_text(s, text), update_id)
 
-    async def action(self, chat_key: str, action: Action | None) -> Turn:
+    async def action(
+        self, chat_key: str, action: Action | None, update_id: int | None = None
+    ) -> Turn:
         kind = action.kind if action is not None else None
         if kind is Kind.my_data:
             return await self.my_data(chat_key)
@@ -84,9 +90,38 @@ class ChatService:
                 return Turn(session, [self.conversation.partner.followup_thanks(action.arg)], False)
             return self.conversation.handle_action(session, None)  # not theirs, or forged
         operator = self.operator(chat_key)
+        if action is not None and kind is Kind.lead:
+            refused = await self._over_limit(chat_key, action, operator)
+            if refused is not None:
+                return refused
         return await self.run(
-            chat_key, lambda s: self.conversation.handle_action(s, action, operator)
+            chat_key, lambda s: self.conversation.handle_action(s, action, operator), update_id
         )
+
+    async def _over_limit(
+        self, chat_key: str, action: Action, operator: Operator | None
+    ) -> Turn | None:
+        """Opening or sending a lead beyond the limits (bot.leads.limits): why not."""
+        verb, _, target = action.arg.partition(":")
+        if verb not in ("start", "send"):
+            return None
+        session, _ = await self.store.load(chat_key)
+        fields = session.fields
+        organisation = self.conversation.partners.get(
+            target if verb == "start" else fields.get("o", "")
+        )
+        if organisation is None or (verb == "send" and not session.form):
+            return None  # the dialogue answers (unknown organisation, already sent…)
+        on_behalf = operator is not None if verb == "start" else bool(fields.get("b"))
+        operator_id = operator.telegram_user_id if operator is not None and on_behalf else None
+        contact = fields.get("c") if verb == "send" else None
+        refusal = await self.limiter.check(chat_key, organisation.id, operator_id, contact)
+        if refusal is None:
+            return None
+        text = self.conversation.renderer.render(
+            "lead_form.j2", kind=refusal.kind, organisation=organisation.name, count=refusal.count
+        )
+        return Turn(session, [Reply(text)], False, notice=text)
 
     async def _operator_view(self, chat_key: str, action: Action) -> Turn:
         operator = self.operator(chat_key)
@@ -111,10 +146,16 @@ class ChatService:
         session, _ = await self.store.load(chat_key)
         return self.conversation.other.failure(session)
 
-    async def run(self, chat_key: str, step: Step) -> Turn:
+    async def run(self, chat_key: str, step: Step, update_id: int | None = None) -> Turn:
+        """Run one input on the stored session. `update_id`: the Telegram update carrying
+        it; an update that already changed this conversation (Telegram re-sends it when
+        it did not get an answer in time) changes nothing and answers nothing."""
         session = Session()
         for _ in range(self.attempts):
-            session, version = await self.store.load(chat_key)
+            session, version, seen = await self.store.load_seen(chat_key)
+            if update_id is not None and update_id in seen:
+                log.info("update delivered twice; the second copy is ignored")
+                return Turn(session, [], False)
             turn = step(session)
             if not turn.changed:
                 return turn
@@ -122,7 +163,8 @@ class ChatService:
                 await self.store.delete(chat_key, also=self._erase_leads(chat_key))
                 return turn
             also = self._store_effects(chat_key, turn.effects) if turn.effects else None
-            if await self.store.save(chat_key, turn.session, version, also):
+            remember = [*seen, update_id] if update_id is not None else None
+            if await self.store.save(chat_key, turn.session, version, also, remember):
                 for effect in turn.effects:
                     if isinstance(effect, Finished):
                         ORIENTATIONS.labels(str(effect.unmet).lower()).inc()
@@ -139,10 +181,13 @@ class ChatService:
                 if isinstance(effect, Finished):
                     await record_orientation(conn, effect.profile, effect.schemes, effect.unmet)
                     continue
+                # a lead qualified on someone's behalf is that person's, not the
+                # operator's: the operator's own /oublier leaves it alone
+                owner = f"behalf:{effect.lead['id']}" if effect.operator_id else chat_key
                 await create_lead(
                     conn,
                     effect.lead,
-                    chat_key,
+                    owner,
                     effect.organisation,
                     effect.channels,
                     effect.operator_id,
@@ -152,7 +197,7 @@ class ChatService:
 
     def _erase_leads(self, chat_key: str) -> Also:
         async def also(conn: AsyncConnection) -> None:
-            await self.leads.erase_chat(conn, chat_key)
+            await erase_chat(conn, chat_key)
 
         return also
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from bot.leads.moves import ChatMoves
 from bot.leads.partner_dialogue import PartnerDialogue
 from bot.leads.store import JobKind, Lead, LeadStatus, LeadStore
 from bot.platform.observe import LEADS
@@ -34,11 +35,15 @@ class PartnerDesk:
         self.leads = leads
         self.dialogue = dialogue
         self.partners = dialogue.partners
+        self.moves = ChatMoves(leads.engine)
 
-    def _allowed(self, lead: Lead, chat_id: int, user_id: int | None) -> bool:
+    async def _allowed(self, lead: Lead, chat_id: int, user_id: int | None) -> bool:
         organisation = self.partners.get(lead.organisation)
-        if organisation is not None and organisation.telegram_chat_id == chat_id:
+        group = organisation.telegram_chat_id if organisation is not None else None
+        if group is not None and group == chat_id:
             return True
+        if group is not None and group in await self.moves.chats_moved_to(chat_id):
+            return True  # the group became a supergroup: its new id
         operator = self.partners.operator(user_id)
         return operator is not None and operator.organisation == lead.organisation
 
@@ -49,7 +54,7 @@ class PartnerDesk:
         lead = await self.leads.get(action.question)
         if lead is None:
             return DeskAnswer(notice("unknown"))
-        if not self._allowed(lead, chat_id, user_id):
+        if not await self._allowed(lead, chat_id, user_id):
             return DeskAnswer(notice("forbidden"))
         verb, _, code = action.arg.partition(":")
         if verb == "decline":

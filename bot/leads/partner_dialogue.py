@@ -67,7 +67,7 @@ class PartnerDialogue:
             reason=reason.lower(),
         )
         rows: list[list[Button]] = []
-        if event == "declined":
+        if event in ("declined", "failed"):
             rows = [[Button(button("other_contacts"), Action(Kind.contacts))]]
         return Reply(text, rows)
 

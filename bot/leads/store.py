@@ -12,6 +12,7 @@ survive restarts like the rest.
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from enum import StrEnum
@@ -44,6 +45,7 @@ class LeadStatus(StrEnum):
     taken = "taken"  # someone took it in charge
     declined = "declined"  # « pas pour nous »
     closed = "closed"
+    failed = "failed"  # no channel could ever deliver it: the person was told
 
 
 class JobKind(StrEnum):
@@ -88,6 +90,8 @@ class JobRow(Base):
     last_error: Mapped[str | None] = mapped_column(String(200))
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
     done_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    #: the Telegram messages this job sent ([[chat id, message id], …]), to edit them later
+    sent_json: Mapped[str | None] = mapped_column(Text)
 
 
 class OrientationRow(Base):
@@ -112,6 +116,8 @@ class Job:
     payload: dict[str, Any]
     attempts: int
     due_at: datetime
+    #: the end of this worker's lease: only the holder of the lease records the outcome
+    lease: datetime | None = None
 
 
 @dataclass(frozen=True)
@@ -233,14 +239,22 @@ async def record_orientation(
     )
 
 
+#: how long a claimed job is this worker's (the outbox bounds one attempt well under it)
+LEASE = timedelta(minutes=2)
+
+
 class LeadStore:
     def __init__(self, engine: AsyncEngine) -> None:
         self.engine = engine
 
     # ---------------------------------------------------------------- the outbox
 
-    async def claim(self, limit: int = 20, lease: timedelta = timedelta(minutes=2)) -> list[Job]:
-        """Due jobs for this worker: each one is taken by exactly one worker at a time."""
+    async def claim(self, limit: int = 1, lease: timedelta = LEASE) -> list[Job]:
+        """Due jobs for this worker: each one is taken by exactly one worker at a time.
+
+        The lease must cover the attempt (the outbox bounds an attempt to `ATTEMPT_LIMIT`,
+        well under `LEASE`): claim a job just before performing it, never a batch that
+        would be performed after its lease ended and claimed again by another worker."""
         moment = now()
         async with self.engine.connect() as conn:
             rows = (
@@ -252,20 +266,23 @@ class LeadStore:
                         or_(JobRow.locked_until.is_(None), JobRow.locked_until < moment),
                     )
                     .order_by(JobRow.due_at, JobRow.id)
-                    .limit(limit)
+                    .limit(limit * 4)  # a few spare ones: another worker may take some
                 )
             ).all()
         claimed: list[Job] = []
         for row in rows:
+            if len(claimed) >= limit:
+                break
+            until = now() + lease
             async with self.engine.begin() as conn:
                 result = await conn.execute(
                     update(JobRow)
                     .where(
                         JobRow.id == row.id,
                         JobRow.status == "pending",
-                        or_(JobRow.locked_until.is_(None), JobRow.locked_until < moment),
+                        or_(JobRow.locked_until.is_(None), JobRow.locked_until < now()),
                     )
-                    .values(locked_until=moment + lease, attempts=JobRow.attempts + 1)
+                    .values(locked_until=until, attempts=JobRow.attempts + 1)
                 )
             if result.rowcount == 1:
                 claimed.append(
@@ -278,33 +295,69 @@ class LeadStore:
                         payload=json.loads(row.payload_json),
                         attempts=row.attempts + 1,
                         due_at=_aware(row.due_at),
+                        lease=until,
                     )
                 )
         return claimed
 
-    async def done(self, job: Job) -> None:
+    async def _outcome(self, job: Job, **values: Any) -> bool:
+        """Record a job's outcome if this worker still holds its lease."""
+        query = update(JobRow).where(JobRow.id == job.id, JobRow.lead_id == job.lead_id)
+        if job.lease is not None:
+            query = query.where(JobRow.locked_until == job.lease)
         async with self.engine.begin() as conn:
-            await conn.execute(
-                update(JobRow)
-                .where(JobRow.id == job.id)
-                .values(status="done", done_at=now(), locked_until=None, last_error=None)
-            )
+            result = await conn.execute(query.values(locked_until=None, **values))
+            return result.rowcount == 1
 
-    async def retry(self, job: Job, reason: str, delay: timedelta) -> None:
-        async with self.engine.begin() as conn:
-            await conn.execute(
-                update(JobRow)
-                .where(JobRow.id == job.id)
-                .values(due_at=now() + delay, locked_until=None, last_error=reason[:200])
-            )
+    async def done(self, job: Job, sent: list[tuple[int, int]] | None = None) -> bool:
+        extra = {"sent_json": json.dumps(sent)} if sent else {}
+        return await self._outcome(job, status="done", done_at=now(), last_error=None, **extra)
 
-    async def fail(self, job: Job, reason: str) -> None:
-        async with self.engine.begin() as conn:
-            await conn.execute(
-                update(JobRow)
-                .where(JobRow.id == job.id)
-                .values(status="failed", locked_until=None, last_error=reason[:200])
+    async def retry(self, job: Job, reason: str, delay: timedelta) -> bool:
+        return await self._outcome(job, due_at=now() + delay, last_error=reason[:200])
+
+    async def fail(self, job: Job, reason: str) -> bool:
+        return await self._outcome(job, status="failed", last_error=reason[:200])
+
+    async def sent_messages(self, lead_id: str) -> list[tuple[int, int]]:
+        """Every Telegram message sent to a partner about a lead (the lead, reminders)."""
+        async with self.engine.connect() as conn:
+            rows = await conn.execute(
+                select(JobRow.sent_json)
+                .where(JobRow.lead_id == lead_id, JobRow.sent_json.is_not(None))
+                .order_by(JobRow.id)
             )
+            return [(int(c), int(m)) for (raw,) in rows.all() for c, m in json.loads(raw or "[]")]
+
+    async def fail_if_undeliverable(self, lead_id: str) -> Lead | None:
+        """Every channel of a new lead failed for good: the lead is failed and the person
+        told (a `notify:failed` job), in one transaction; the lead, the first time only."""
+        moment = now()
+        try:
+            async with self.engine.begin() as conn:
+                statuses = (
+                    await conn.execute(
+                        select(JobRow.status).where(
+                            JobRow.lead_id == lead_id, JobRow.kind == JobKind.deliver.value
+                        )
+                    )
+                ).all()
+                if not statuses or any(status != "failed" for (status,) in statuses):
+                    return None
+                result = await conn.execute(
+                    update(LeadRow)
+                    .where(LeadRow.id == lead_id, LeadRow.status == LeadStatus.new.value)
+                    .values(status=LeadStatus.failed.value, updated_at=moment)
+                )
+                if result.rowcount != 1:
+                    return None
+                await enqueue(
+                    conn, JobKind.notify, lead_id, "notify:failed", payload={"event": "failed"}
+                )
+                row = (await conn.execute(select(LeadRow).where(LeadRow.id == lead_id))).first()
+        except IntegrityError:  # another worker did it at the same instant
+            return None
+        return _lead(row) if row else None
 
     async def jobs(self, lead_id: str | None = None) -> list[dict[str, Any]]:
         """Every job (for tests, /stats and operators), oldest first."""
@@ -343,7 +396,11 @@ class LeadStore:
             return [_lead(r) for r in rows.all()]
 
     async def mark_delivered(
-        self, lead: Lead, reminder_after: timedelta, followup_after: timedelta
+        self,
+        lead: Lead,
+        reminder_after: timedelta,
+        followup_after: timedelta,
+        channels: Sequence[str] = (),
     ) -> bool:
         """The first channel reached the organisation: the lead is delivered, and the notice
         to the person, the reminder and the follow-up are queued, in one transaction. True
@@ -367,15 +424,17 @@ class LeadStore:
                     "notify:delivered",
                     payload={"event": "delivered"},
                 )
-                await enqueue(
-                    conn,
-                    JobKind.remind,
-                    lead.id,
-                    "remind:1",
-                    due_at=moment + reminder_after,
-                    organisation=lead.organisation,
-                    payload={"n": 1},
-                )
+                for channel in channels:  # one reminder job per channel, as deliveries
+                    await enqueue(
+                        conn,
+                        JobKind.remind,
+                        lead.id,
+                        f"remind:1:{channel}",
+                        due_at=moment + reminder_after,
+                        organisation=lead.organisation,
+                        channel=channel,
+                        payload={"n": 1},
+                    )
                 await enqueue(
                     conn, JobKind.followup, lead.id, "followup", due_at=moment + followup_after
                 )
@@ -421,27 +480,6 @@ class LeadStore:
                 return await enqueue(conn, kind, lead_id, key, **kwargs)
         except IntegrityError:  # queued at the same instant by another worker
             return False
-
-    async def erase_chat(self, conn: AsyncConnection, chat_key: str) -> list[Lead]:
-        """Delete a person's leads (in the caller's transaction) and queue the notice to
-        each organisation that received one; the erased leads, for the confirmation."""
-        rows = (await conn.execute(select(LeadRow).where(LeadRow.chat_key == chat_key))).all()
-        leads = [_lead(r) for r in rows]
-        for lead in leads:
-            await conn.execute(
-                delete(JobRow).where(JobRow.lead_id == lead.id, JobRow.status == "pending")
-            )
-            if lead.status is not LeadStatus.new:  # the organisation has it: tell them
-                await enqueue(
-                    conn,
-                    JobKind.erased,
-                    lead.id,
-                    "erased",
-                    organisation=lead.organisation,
-                    payload={"id": lead.id, "organisation": lead.organisation},
-                )
-        await conn.execute(delete(LeadRow).where(LeadRow.chat_key == chat_key))
-        return leads
 
     async def orientations(self, since: datetime | None = None) -> list[dict[str, Any]]:
         query = select(OrientationRow).order_by(OrientationRow.finished_at)

@@ -8,6 +8,7 @@ double click) can never silently overwrite each other's step.
 from __future__ import annotations
 
 import asyncio
+import json
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -54,10 +55,16 @@ class ConversationRow(Base):
     updated_at: Mapped[datetime] = mapped_column(
         DateTime(timezone=True), nullable=False, index=True
     )
+    #: the last Telegram update ids that changed this conversation (JSON list)
+    recent_updates: Mapped[str | None] = mapped_column(Text)
 
 
 _TABLE = ConversationRow
-_READ = select(ConversationRow.session_json, ConversationRow.version)
+_READ = select(
+    ConversationRow.session_json, ConversationRow.version, ConversationRow.recent_updates
+)
+#: how many update ids a conversation remembers (Telegram re-sends within minutes)
+RECENT_UPDATES = 20
 
 
 def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
@@ -66,7 +73,19 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
     cursor.execute("PRAGMA journal_mode=WAL")
     cursor.execute("PRAGMA synchronous=NORMAL")
     cursor.execute("PRAGMA busy_timeout=15000")
+    # erased rows are overwritten with zeros, whatever this build's default (/oublier)
+    cursor.execute("PRAGMA secure_delete=ON")
     cursor.close()
+
+
+async def checkpoint(engine: AsyncEngine) -> None:
+    """After an erasure on SQLite: copy the write-ahead log into the database file (where
+    `secure_delete` has zeroed the erased rows) and truncate it, so that no copy of the
+    erased data stays on disk. PostgreSQL keeps dead rows until VACUUM (docs/guarantees.md)."""
+    if engine.dialect.name != "sqlite":
+        return
+    async with engine.connect() as conn:
+        await conn.exec_driver_sql("PRAGMA wal_checkpoint(TRUNCATE)")
 
 
 MIGRATIONS = Path(__file__).resolve().parent / "migrations"
@@ -126,20 +145,37 @@ class ConversationStore:
 
     async def load(self, chat_key: str) -> tuple[Session, int]:
         """The stored session and its version (0 when the chat has none)."""
+        session, version, _ = await self.load_seen(chat_key)
+        return session, version
+
+    async def load_seen(self, chat_key: str) -> tuple[Session, int, list[int]]:
+        """The stored session, its version and the update ids that last changed it."""
         async with self.engine.connect() as conn:
             row = (await conn.execute(_READ.where(ConversationRow.chat_key == chat_key))).first()
         if row is None:
-            return Session(), 0
-        return Session.from_json(row.session_json), row.version
+            return Session(), 0, []
+        seen = json.loads(row.recent_updates) if row.recent_updates else []
+        return Session.from_json(row.session_json), row.version, seen
 
     async def save(
-        self, chat_key: str, session: Session, version: int, also: Also | None = None
+        self,
+        chat_key: str,
+        session: Session,
+        version: int,
+        also: Also | None = None,
+        seen: list[int] | None = None,
     ) -> bool:
         """Store `session` if the stored version is still `version`; False if it moved on.
 
         `also` runs in the same transaction, only when the session is written (a lead sent
-        from this step is stored with it, or not at all)."""
-        values = {"session_json": session.to_json(), "updated_at": datetime.now(UTC)}
+        from this step is stored with it, or not at all). `seen`: the update ids to
+        remember (the last `RECENT_UPDATES`), so that a re-delivered one changes nothing."""
+        values: dict[str, Any] = {
+            "session_json": session.to_json(),
+            "updated_at": datetime.now(UTC),
+        }
+        if seen is not None:
+            values["recent_updates"] = json.dumps(seen[-RECENT_UPDATES:])
         if version == 0:
             try:
                 async with self.engine.begin() as conn:
@@ -167,6 +203,7 @@ class ConversationStore:
             await conn.execute(delete(_TABLE).where(ConversationRow.chat_key == chat_key))
             if also is not None:
                 await also(conn)
+        await checkpoint(self.engine)
 
     async def purge(self, older_than: timedelta) -> int:
         """Delete the conversations without any message for `older_than`; how many went."""
