@@ -7,10 +7,12 @@ PostgreSQL.
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 import pytest
 from sqlalchemy import update
@@ -67,45 +69,71 @@ def created(world: World) -> list[str]:
     return [d.delivery_id for d in world.webhook.unique.values() if d.event == "lead.created"]
 
 
-@pytest.fixture
-async def world(kb: KnowledgeBase, database_url: str) -> AsyncIterator[World]:
+ALL_CHANNELS = ("telegram", "email", "webhook")
+
+
+def partners_for(webhook: WebhookReceiver, channels: tuple[str, ...] = ALL_CHANNELS) -> Partners:
+    """URSCOP and Nord Actif (offered in Lille), URSCOP with the given channels, and an
+    organisation never offered."""
+    return Partners(
+        organisations=[
+            Organisation(
+                id="urscop_hdf",
+                name="URSCOP Hauts-de-France",
+                contact="urscop_hdf",
+                telegram_chat_id=PARTNER_GROUP if "telegram" in channels else None,
+                email="accueil@urscop.example" if "email" in channels else None,
+                webhook_url=webhook.url if "webhook" in channels else None,
+                webhook_secret=SECRET if "webhook" in channels else None,
+            ),
+            Organisation(
+                id="nord_actif",
+                name="Nord Actif",
+                contact="nord_actif",
+                email="contact@nordactif.example",
+            ),
+            Organisation(  # no directory contact: never offered with a result
+                id="ailleurs",
+                name="Réseau d'ailleurs",
+                email="contact@ailleurs.example",
+            ),
+        ],
+        operators=[
+            Operator(telegram_user_id=9001, organisation="urscop_hdf"),
+            Operator(telegram_user_id=9002, organisation="nord_actif"),
+        ],
+    )
+
+
+@contextlib.asynccontextmanager
+async def make_world(
+    kb: KnowledgeBase,
+    database_url: str,
+    channels: tuple[str, ...] = ALL_CHANNELS,
+    **settings: Any,
+) -> AsyncIterator[World]:
+    """The bot with two partner organisations, a webhook receiver and an SMTP server."""
     async with WebhookReceiver(SECRET) as webhook, SmtpReceiver() as smtp:
-        partners = Partners(
-            organisations=[
-                Organisation(
-                    id="urscop_hdf",
-                    name="URSCOP Hauts-de-France",
-                    contact="urscop_hdf",
-                    telegram_chat_id=PARTNER_GROUP,
-                    email="accueil@urscop.example",
-                    webhook_url=webhook.url,
-                    webhook_secret=SECRET,
-                ),
-                Organisation(
-                    id="nord_actif",
-                    name="Nord Actif",
-                    contact="nord_actif",
-                    email="contact@nordactif.example",
-                ),
-            ],
-            operators=[
-                Operator(telegram_user_id=9001, organisation="urscop_hdf"),
-                Operator(telegram_user_id=9002, organisation="nord_actif"),
-            ],
-        )
-        settings = Settings(
+        config = Settings(
             _env_file=None,
             telegram_bot_token=TOKEN,
             database_url=database_url,
             smtp_host="127.0.0.1",
             smtp_port=smtp.port,
             outbox_worker=False,  # the tests run the worker themselves
+            **settings,
         )
-        bot = await start_app(settings, kb, partners=partners)
+        bot = await start_app(config, kb, partners=partners_for(webhook, channels))
         world = World(bot, webhook, smtp, bot.app.bot_data["service"].leads)
         yield world
         await stop_app(bot)
         assert bot.request.violations == []
+
+
+@pytest.fixture
+async def world(kb: KnowledgeBase, database_url: str) -> AsyncIterator[World]:
+    async with make_world(kb, database_url) as made:
+        yield made
 
 
 async def oriented(world: World, kb: KnowledgeBase, user_id: int = 4242) -> TelegramUser:

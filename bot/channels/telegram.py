@@ -13,7 +13,7 @@ import contextlib
 import logging
 import signal
 import time
-from collections.abc import Awaitable
+from collections.abc import Awaitable, Callable
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
@@ -336,6 +336,21 @@ async def readiness(app: Application[Any, Any, Any, Any, Any, Any]) -> tuple[boo
     return True, checks
 
 
+def webhook_process(
+    app: Application[Any, Any, Any, Any, Any, Any],
+) -> Callable[[dict[str, Any]], Awaitable[None]]:
+    """What the web server does with an update's JSON: read it, then handle it in order."""
+
+    async def process(data: dict[str, Any]) -> None:
+        try:
+            update = Update.de_json(data, app.bot)
+        except Exception as exc:  # valid JSON, but not an update PTB can read
+            raise NotAnUpdate(type(exc).__name__) from exc
+        await app.update_processor.process_update(update, app.process_update(update))
+
+    return process
+
+
 async def serve_webhook(
     app: Application[Any, Any, Any, Any, Any, Any], settings: Settings, root: Path | None
 ) -> None:
@@ -348,14 +363,9 @@ async def serve_webhook(
     await app.start()
     _reload_on_sighup(app, root)
 
-    async def process(data: dict[str, Any]) -> None:
-        try:
-            update = Update.de_json(data, app.bot)
-        except Exception as exc:  # valid JSON, but not an update PTB can read
-            raise NotAnUpdate(type(exc).__name__) from exc
-        await app.update_processor.process_update(update, app.process_update(update))
-
-    web = build_web(process, lambda: readiness(app), secret, urlparse(settings.webhook_url).path)
+    web = build_web(
+        webhook_process(app), lambda: readiness(app), secret, urlparse(settings.webhook_url).path
+    )
     config = uvicorn.Config(
         web,
         host=settings.webhook_listen,

@@ -249,7 +249,7 @@ class LeadStore:
 
     # ---------------------------------------------------------------- the outbox
 
-    async def claim(self, limit: int = 1, lease: timedelta = LEASE) -> list[Job]:
+    async def claim(self, limit: int = 1, lease: timedelta | None = None) -> list[Job]:
         """Due jobs for this worker: each one is taken by exactly one worker at a time.
 
         The lease must cover the attempt (the outbox bounds an attempt to `ATTEMPT_LIMIT`,
@@ -273,7 +273,7 @@ class LeadStore:
         for row in rows:
             if len(claimed) >= limit:
                 break
-            until = now() + lease
+            until = now() + (lease or LEASE)
             async with self.engine.begin() as conn:
                 result = await conn.execute(
                     update(JobRow)
