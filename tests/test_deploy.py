@@ -73,7 +73,7 @@ def test_the_package_carries_the_whole_knowledge_base_and_the_migrations(tmp_pat
     assert run("-m", "bot", "kb", "check").returncode == 0
     database = f"sqlite+aiosqlite:///{tmp_path / 'image.db'}"
     upgraded = run("-m", "bot", "db", "upgrade", "--database", database)
-    assert upgraded.returncode == 0 and "migration 0004" in upgraded.stdout, upgraded.stderr
+    assert upgraded.returncode == 0 and "migration 0006" in upgraded.stdout, upgraded.stderr
     assert '"departement"' in run("-m", "bot", "where", "62000").stdout
 
 

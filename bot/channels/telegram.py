@@ -20,7 +20,7 @@ from typing import Any
 from urllib.parse import urlparse
 
 import uvicorn
-from sqlalchemy import make_url, text
+from sqlalchemy import text
 from telegram import Bot, BotCommand, LinkPreviewOptions, Update
 from telegram.constants import ParseMode
 from telegram.error import BadRequest, ChatMigrated, Forbidden, InvalidToken, TelegramError
@@ -107,14 +107,12 @@ class PerChatUpdateProcessor(BaseUpdateProcessor):
 
 def secrets_of(settings: Settings, partners: Partners | None = None) -> list[str]:
     """Every secret a log line must never show: the bot token, the webhook secret, the
-    SMTP and database passwords, the partners' webhook keys."""
+    SMTP password, the partners' webhook keys. (The database URL is never logged, and its
+    password is often a plain word, like the database's name, found in ordinary lines.)"""
     found = [settings.token or ""]
     for secret in (settings.webhook_secret, settings.smtp_password):
         if secret is not None:
             found.append(secret.get_secret_value())
-    password = make_url(settings.database_url).password
-    if password:
-        found.append(str(password))
     for organisation in partners.organisations if partners else []:
         if organisation.webhook_secret is not None:
             found.append(organisation.webhook_secret.get_secret_value())
@@ -253,6 +251,8 @@ async def _post_init(app: Application[Any, Any, Any, Any, Any, Any]) -> None:
         app.bot_data[OUTBOX_TASK] = asyncio.create_task(
             outbox.run_forever(settings.outbox_interval)
         )
+    if RELOAD_ROOT in app.bot_data:  # polling starts right after this
+        log.info("%s (Bot API at %s)", POLLING_READY, settings.telegram_api_base_url)
 
 
 async def _post_shutdown(app: Application[Any, Any, Any, Any, Any, Any]) -> None:
@@ -284,6 +284,7 @@ async def _purge_loop(service: ChatService, settings: Settings) -> None:
 
 ALLOWED = [Update.MESSAGE, Update.EDITED_MESSAGE, Update.CALLBACK_QUERY]
 WEBHOOK_READY = "webhook server listening"  # logged once updates can be received
+POLLING_READY = "polling for updates"  # logged once updates can be received (polling mode)
 
 
 def reload_knowledge(app: Application[Any, Any, Any, Any, Any, Any], root: Path | None) -> bool:

@@ -107,7 +107,7 @@ def use_secrets(handler: logging.Handler, secrets: list[str]) -> None:
         formatter = Redacting(layout)
         handler.setFormatter(formatter)
     # the longest first: a secret that contains another is removed whole
-    formatter.secrets = tuple(sorted({s for s in secrets if len(s) >= 4}, key=len, reverse=True))
+    formatter.secrets = tuple(sorted({s for s in secrets if len(s) >= 8}, key=len, reverse=True))
 
 
 class JsonFormatter(Redacting):
