@@ -149,7 +149,8 @@ class Outbox:
             return
         DELIVERIES.labels(job.kind.value, job.channel or "-", "ok").inc()
         await self.leads.done(job, sent)
-        if job.kind is JobKind.deliver and job.channel:  # erased meanwhile? tell them now
+        if job.kind is JobKind.deliver and job.channel and not await self.leads.get(job.lead_id):
+            # erased during this attempt: the notice waiting behind it goes now
             await erasure_unblocked(self.leads.engine, job.lead_id, job.channel)
 
     async def _retry(self, job: Job, reason: str) -> None:
