@@ -31,6 +31,7 @@ from bot.leads.delivery import post_webhook
 from bot.leads.outbox import Outbox
 from bot.leads.partners import Organisation, Partners
 from bot.leads.store import LeadStore, create_lead
+from bot.orientation.cases import asked_answers
 from bot.orientation.engine import Session
 from bot.platform.config import Settings
 from bot.platform.storage import ConversationStore
@@ -143,7 +144,7 @@ async def consent_to_delivery(kb: KnowledgeBase, database: Path, count: int) -> 
         conversation: Conversation = service.conversation
         place = conversation.geo.resolve("59000").best
         assert place is not None
-        ready = Session(tuple(case.answers.items()), place.key).with_form(
+        ready = Session(asked_answers(conversation.engine, case), place.key).with_form(
             o="urscop_hdf",
             s="confirm",
             n="Camille Martin",

@@ -29,6 +29,7 @@ sys.path.insert(0, str(ROOT))
 
 import yaml  # noqa: E402
 
+from bot.orientation.cases import asked_answers  # noqa: E402
 from bot.orientation.engine import Engine, Session  # noqa: E402
 from bot.orientation.search import SchemeSearch  # noqa: E402
 from knowledge.loader import KNOWLEDGE_DIR, load_cases, load_knowledge, normalize  # noqa: E402
@@ -91,10 +92,15 @@ def bench_load(repeat: int) -> dict[str, object]:
 def bench_step(repeat: int) -> dict[str, object]:
     kb = load_knowledge()
     engine = Engine(kb)
-    paths = [list(case.answers.items()) for _, case in load_cases()]
+    paths = [list(asked_answers(engine, case)) for _, case in load_cases()]
     step_samples: list[float] = []
     base_samples: list[float] = []
     for _ in range(repeat):
+        # one engine per knowledge base, as in the bot (the bounds it derives from the tree
+        # are kept); its caches of answer logs and of decisive checks emptied at each round,
+        # so that each figure is a step computed from nothing
+        engine._derived.clear()
+        engine.settler._decisions.clear()
         for answers in paths:
             session = Session()
             for qid, value in answers:

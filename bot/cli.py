@@ -30,8 +30,12 @@ def _settings() -> Settings | None:
 
 
 def _load(root: Path | None) -> KnowledgeBase | None:
+    from knowledge.routing_rules import load_routing_rules
+
     try:
-        return load_knowledge(root)
+        kb = load_knowledge(root)
+        load_routing_rules(kb)  # the routing rules are part of the knowledge base
+        return kb
     except KnowledgeError as exc:
         print(exc.render(), file=sys.stderr)
         return None
@@ -165,6 +169,16 @@ def cmd_kb_check(args: argparse.Namespace) -> int:
     print(f"  contacts          : {len(kb.contacts)} ({inactive} inactifs)")
     print(f"  financements      : {len(kb.funders)}")
     print(f"  manques connus    : {len(kb.gaps)}")
+    near = kb.nearby
+    print(
+        f"  près de chez vous : {len(near.initiatives)} initiatives, {len(near.maps)} listes de"
+        f" réseaux, {len(near.calls)} appels, {len(near.resources)} ressources"
+    )
+    from knowledge.routing_rules import load_routing_rules
+
+    rules = load_routing_rules(kb)
+    count = sum(len(x) for x in (rules.reach, rules.national, rules.first, rules.instruments))
+    print(f"  règles d'orientation : {count + len(rules.main_need)}")
     _print_coverage(kb)
     print(
         "  sources primaires par fiche (Légifrance, service-public, sites officiels ou du réseau) :"
@@ -228,6 +242,34 @@ def cmd_kb_stale(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_kb_export(args: argparse.Namespace) -> int:
+    import json
+
+    import jsonschema
+
+    from knowledge.export import export, json_schema
+
+    kb = _load(args.knowledge)
+    if kb is None:
+        return 1
+    data = export(kb, _today(args))
+    schema = json_schema()
+    try:
+        jsonschema.validate(data, schema)
+    except jsonschema.ValidationError as exc:
+        print(f"✗ export non conforme à son schéma : {exc.message}", file=sys.stderr)
+        return 1
+    text = json.dumps(data, ensure_ascii=False, indent=1)
+    if args.schema:
+        Path(args.schema).write_text(json.dumps(schema, ensure_ascii=False, indent=1), "utf-8")
+    if args.output:
+        Path(args.output).write_text(text, encoding="utf-8")
+        print(f"✓ {len(data['schemes'])} fiches, {len(data['contacts'])} contacts exportés")
+    else:
+        print(text)
+    return 0
+
+
 def cmd_kb_graph(args: argparse.Namespace) -> int:
     from bot.orientation.graph import mermaid
 
@@ -244,7 +286,9 @@ def cmd_kb_graph(args: argparse.Namespace) -> int:
 
 
 def cmd_kb_cases(args: argparse.Namespace) -> int:
-    from bot.orientation.cases import run_case
+    from statistics import median
+
+    from bot.orientation.cases import play_case, run_case
     from bot.orientation.engine import Engine
 
     kb = _load(args.knowledge)
@@ -257,16 +301,22 @@ def cmd_kb_cases(args: argparse.Namespace) -> int:
         return 1
     engine = Engine(kb)
     failed = 0
+    counts: list[int] = []
     for name, case in cases:
         failures = run_case(engine, case)
+        asked = len(play_case(engine, case).asked)
+        if case.expect_next_question is None:  # a whole orientation, not a step of the path
+            counts.append(asked)
         if failures:
             failed += 1
-            print(f"✗ {name}")
+            print(f"✗ {name} ({asked} q.)")
             for f in failures:
                 print(f"    {f}")
         else:
-            print(f"✓ {name}")
+            print(f"✓ {name} ({asked} q.)")
     print(f"{len(cases) - failed} passed, {failed} failed")
+    if counts:
+        print(f"questions posées : médiane {median(counts):g}, max {max(counts)}")
     return 1 if failed else 0
 
 
@@ -362,6 +412,13 @@ def build_parser(prog: str | None = None) -> argparse.ArgumentParser:
     graph = kb_sub.add_parser("graph", help="l'arbre de décision en diagramme Mermaid")
     graph.add_argument("-o", "--output", help="fichier de sortie (sinon : écran)")
     graph.set_defaults(func=cmd_kb_graph)
+    export = kb_sub.add_parser(
+        "export", help="la base en JSON ouvert (Licence Ouverte 2.0), validée par son JSON Schema"
+    )
+    export.add_argument("-o", "--output", help="fichier JSON (sinon : écran)")
+    export.add_argument("--schema", help="écrire aussi le JSON Schema dans ce fichier")
+    export.add_argument("--today", type=date.fromisoformat, help="la date de l'export")
+    export.set_defaults(func=cmd_kb_export)
     kb_sub.add_parser("cases", help="jouer les cas de test des curateurs").set_defaults(
         func=cmd_kb_cases
     )

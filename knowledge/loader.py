@@ -32,6 +32,7 @@ from knowledge.checks import (
     best_scores,
     normalize,
 )
+from knowledge.nearby import Nearby, load_nearby
 from knowledge.schema import (
     Case,
     Contact,
@@ -98,6 +99,8 @@ class KnowledgeBase:
     entry_files: dict[str, str] = field(default_factory=dict)
     directory_sources: dict[str, dict[str, object]] = field(default_factory=dict)
     intents: list[Intent] = field(default_factory=list)  # knowledge/intents.yaml
+    #: what already exists near the person (knowledge/nearby/)
+    nearby: Nearby = field(default_factory=Nearby)
     questions: dict[str, Question] = field(init=False)
 
     def __post_init__(self) -> None:
@@ -288,6 +291,7 @@ def load_knowledge(root: Path | None = None) -> KnowledgeBase:
         digest.update((root / INTENTS_FILE).read_bytes())
     intents, intent_problems = load_intents(root)
     problems.extend(intent_problems)
+    nearby = load_nearby(root, schemes, set(), _read_yaml, problems, digest)
 
     if problems:
         raise KnowledgeError(problems)
@@ -303,6 +307,7 @@ def load_knowledge(root: Path | None = None) -> KnowledgeBase:
         entry_files=entry_files,
         directory_sources=dir_sources,
         intents=intents,
+        nearby=nearby,
     )
 
 

@@ -220,7 +220,14 @@ def wikipedia_only(kb: KnowledgeView) -> list[Problem]:
 
 def audit(kb: KnowledgeView, today: date) -> list[Problem]:
     """What `kb check` refuses beyond the schema: past review dates, leaked doubts, Wikipedia."""
-    return [*expired(kb, today), *leaked_doubts(kb), *wikipedia_only(kb)]
+    from knowledge.nearby import nearby_review
+
+    return [
+        *expired(kb, today),
+        *leaked_doubts(kb),
+        *wikipedia_only(kb),
+        *nearby_review(kb.nearby, today),
+    ]
 
 
 def verified(kb: KnowledgeView) -> list[Dated]:

@@ -229,6 +229,8 @@ class Case(Strict):
     expect_why_not: list[Id] = Field(default_factory=list)
     expect_unmet: bool = False  # no scheme fits (counted as unmet demand)
     expect_open_points: int | None = None  # how many points are left to clarify
+    expect_questions_at_most: int | None = Field(default=None, ge=1)  # questions asked
+    expect_leads: list[Id] = Field(default_factory=list)  # leads shown when nothing is recommended
 
 
 def slug_ok(value: str) -> bool:
@@ -267,6 +269,8 @@ class ContactKind(StrEnum):
     reseau_ess = "reseau_ess"  # regional ESS network (APES, ARDES, Cré-sol, PES21…)
     national = "national"  # national head network (Avise, RTES, Labo de l'ESS, TZCLD…)
     dla = "dla"  # dispositif local d'accompagnement
+    collectivite = "collectivite"  # a Région's or Département's own ESS service or policy
+    etat = "etat"  # the State's services that decide (DREETS, DDETS: IAE, ESUS, EA)
     autre = "autre"
 
 
@@ -282,6 +286,9 @@ class Scope(Strict):
     national: bool = False
     regions: list[str] = Field(default_factory=list)
     departements: list[str] = Field(default_factory=list)
+    #: where it really acts when that is finer than a département (EPCI, bassin de vie),
+    #: in plain French, shown with the contact (« avec les intercommunalités qu'il accompagne »)
+    area: UserText | None = None
 
     @model_validator(mode="after")
     def _somewhere(self) -> Scope:
@@ -365,3 +372,54 @@ class Directory(Strict):
     contacts: list[Contact] = Field(default_factory=list)
     funders: list[Funder] = Field(default_factory=list)
     gaps: list[KnownGap] = Field(default_factory=list)
+
+
+# --------------------------------------------------------------------------- routing rules
+# (issue 19: knowledge/routing.yaml, validated by knowledge/routing_rules.py; kept together)
+
+
+class ReachRule(Strict):
+    """How to reach a contact of this kind that has no sourced website of its own."""
+
+    kind: ContactKind
+    how: Text  # shown after « Pour le joindre : », e.g. "par l'annuaire des Scop et des Scic"
+    via: Id | None = None  # a contact whose sourced website is that directory (its link is shown)
+
+
+class NationalRule(Strict):
+    """A national body shown only where no contact of `regional_kind` is shown."""
+
+    contact: Id
+    regional_kind: ContactKind
+    why: Text  # for curators: what it adds only where the regional ones are missing
+
+
+class FirstRule(Strict):
+    """A need with its own network: when one of `schemes` is recommended, its contacts first."""
+
+    schemes: list[Id] = Field(min_length=1)
+    kinds: list[ContactKind] = Field(default_factory=list)  # empty: contacts naming the scheme
+    why: Text
+
+
+class InstrumentRule(Strict):
+    """The kinds of funding that fit a scheme; funders of other kinds are not offered for it."""
+
+    schemes: list[Id] = Field(min_length=1)
+    instruments: list[Instrument] = Field(default_factory=list)  # empty: no funder fits
+    why: Text
+
+
+class MainNeedRule(Strict):
+    """Funders offered only when they serve the first recommended scheme, the main need."""
+
+    funders: list[Id] = Field(min_length=1)
+    why: Text
+
+
+class RoutingRules(Strict):
+    reach: list[ReachRule] = Field(default_factory=list)
+    national: list[NationalRule] = Field(default_factory=list)
+    first: list[FirstRule] = Field(default_factory=list)
+    instruments: list[InstrumentRule] = Field(default_factory=list)
+    main_need: list[MainNeedRule] = Field(default_factory=list)

@@ -26,14 +26,11 @@ def test_console_orientation_from_start_to_recommendation(tmp_path: Path) -> Non
     run = chat(
         [
             "collectivite",  # typed, matched to the option
-            "1",  # une commune
             "aide",
             "chomage",  # fuzzy
             "associee",
             "retour",
-            "1",
-            "4 a 10",
-            "social",
+            "1",  # associée again, by its number
             "insertion",
             "idee",
             "fiche zero chomeur",

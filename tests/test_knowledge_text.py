@@ -92,9 +92,13 @@ def test_no_fiche_shows_curators_notes(kb: KnowledgeBase, conversation: Conversa
 
 
 def finished(conversation: Conversation, answers: dict[str, str]) -> Session:
+    """The case's answers to the questions the engine asks (it skips those that cannot matter)."""
     session = Session()
-    for qid, value in answers.items():
-        session = conversation.engine.answer(session, qid, value)
+    while (state := conversation.engine.state(session)).question is not None:
+        value = answers.get(state.question.id)
+        if value is None:
+            break
+        session = conversation.engine.answer(session, state.question.id, value)
     return session
 
 

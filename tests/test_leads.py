@@ -22,6 +22,8 @@ from bot.leads.model import PartnerLead, check_contact, contact_parts
 from bot.leads.outbox import Outbox
 from bot.leads.partners import Operator, Organisation, Partners
 from bot.leads.store import JobRow, LeadStatus, LeadStore
+from bot.orientation.cases import asked_answers
+from bot.orientation.engine import Engine
 from bot.platform.config import Settings
 from knowledge.loader import KnowledgeBase, load_cases
 from tests.receivers import SmtpReceiver, WebhookReceiver
@@ -169,7 +171,7 @@ async def oriented(world: World, kb: KnowledgeBase, user_id: int = 4242) -> Tele
     _, case = next((n, c) for n, c in load_cases() if "Voisinerie" in n)
     user = world.bot.user(user_id)
     await user.send("/start")
-    for question, value in case.answers.items():
+    for question, value in asked_answers(Engine(kb), case):
         await user.click(option_label(kb, question, value))
     await user.send("59000")
     return user

@@ -8,6 +8,7 @@ from collections.abc import AsyncIterator
 import pytest
 from telegram import Update
 
+from bot.orientation.cases import asked_answers
 from bot.platform.config import Settings
 from knowledge.loader import KnowledgeBase
 from tests.test_telegram import TOKEN, Harness, option_label, start_app, stop_app
@@ -58,8 +59,11 @@ async def test_a_first_sentence_gets_the_welcome(bot: Harness) -> None:
     user = bot.user(user_id=4343)
     await user.send("bonjour, je suis maire")
     text = user.texts()
-    assert "Bienvenue sur Boussole" in text and "De quelle collectivité" in text
-    assert (await bot.stored(user.chat_id)).answers == (("profil", "collectivite"),)
+    session = await bot.stored(user.chat_id)
+    assert session.answers == (("profil", "collectivite"),)
+    asked = bot.app.bot_data["service"].conversation.engine.state(session).question
+    assert asked is not None and asked.id != "profil"
+    assert "Bienvenue sur Boussole" in text and asked.text in text
 
 
 async def test_negation_is_not_a_match(bot: Harness, kb: KnowledgeBase) -> None:
@@ -80,7 +84,8 @@ async def test_old_skip_button_is_refused_and_the_place_stays(
     _, case = SEEDS[0]
     user = bot.user()
     await user.send("/start")
-    for question, value in case.answers.items():
+    engine = bot.app.bot_data["service"].conversation.engine
+    for question, value in asked_answers(engine, case):
         await user.click(option_label(kb, question, value))
     skip, data = user.find("Passer cette étape")
     await user.send("Colombelles")

@@ -17,6 +17,7 @@ from bot.screens.labels import button
 from bot.screens.render import Renderer
 from bot.screens.views import Action, Button, Kind, Reply, Turn
 from bot.territory.geography import Geography
+from bot.territory.nearby import NearbyFinder
 from bot.territory.routing import Router
 from knowledge.loader import KnowledgeBase
 
@@ -35,11 +36,13 @@ class Parts:
     engine: Engine = field(init=False)
     search: SchemeSearch = field(init=False)
     router: Router = field(init=False)
+    nearby: NearbyFinder = field(init=False)
 
     def __post_init__(self) -> None:
         self.engine = Engine(self.kb)
         self.search = SchemeSearch(self.kb)
         self.router = Router(self.kb, self.geo)
+        self.nearby = NearbyFinder(self.kb)
 
     def state(self, session_or_state: Session | State) -> State:
         if isinstance(session_or_state, State):

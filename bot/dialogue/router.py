@@ -308,12 +308,13 @@ class Conversation:
         if state.question is not None:
             return [self.orientation.question_reply(state)]
         if state.session.place is None:
-            follow = self.territory.place_prompt()
+            follow = [self.territory.place_prompt()]
         else:
-            follow = self.territory.routing_reply(state)
+            follow = self.territory.routing_replies(state)
         # a long result comes in messages that fit a phone, split between its paragraphs
         result = self.orientation.result_reply(state)
-        return [*split_reply(result, MESSAGE_LIMIT), *split_reply(follow, MESSAGE_LIMIT)]
+        parts = [*split_reply(result, MESSAGE_LIMIT)]
+        return parts + [part for reply in follow for part in split_reply(reply, MESSAGE_LIMIT)]
 
     # what the channels call besides texts and buttons (the other feature dialogues answer)
 

@@ -10,10 +10,13 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass, field
 
+from bot.orientation.settle import Settler
 from knowledge.loader import KnowledgeBase
 from knowledge.schema import RESULT, Option, Question, Scheme
 
 SESSION_FORMAT = 1
+#: answer logs whose derivation is kept (the tree has far fewer distinct prefixes in use)
+DERIVED_CACHE = 4096
 
 
 class EngineError(Exception):
@@ -112,12 +115,25 @@ class Reason:
     exclude: bool = False
 
 
+@dataclass(frozen=True)
+class Missing:
+    """An answer that would have counted for a scheme: to confirm, or that another answer took."""
+
+    question: str  # the question's short label
+    answer: str  # the option's label that would count
+    points: int
+    given: str | None = None  # the answer given instead (None: not asked, or « je ne sais pas »)
+
+
 @dataclass
 class Recommendation:
     scheme: Scheme
     score: int
     reasons: list[Reason] = field(default_factory=list)  # in favour
     cautions: list[Reason] = field(default_factory=list)  # against, but not decisive
+    #: the person's structure already exists ("association", "entreprise", "structure"):
+    #: the scheme is something to add to it, not a new structure to create
+    existing: str | None = None
 
 
 @dataclass
@@ -128,6 +144,18 @@ class Alternative:
     reasons: list[Reason]
     excluded: bool
     overflow: bool  # would be recommended but the list is full
+    #: what would confirm it (an answer not given) or the answer given instead of one that counts
+    missing: list[Missing] = field(default_factory=list)
+
+    @property
+    def held_back(self) -> Missing | None:
+        """The answer given instead of one that would have counted for this scheme."""
+        return next((m for m in self.missing if m.given is not None), None)
+
+    @property
+    def to_confirm(self) -> list[Missing]:
+        """Answers not given (not asked, or « je ne sais pas ») that would count for it."""
+        return [m for m in self.missing if m.given is None]
 
 
 @dataclass
@@ -136,11 +164,19 @@ class Result:
     alternatives: list[Alternative]
     open_points: list[str]  # what the person did not know, or notes to clarify
     facts: dict[str, str | None]
+    existing: str | None = None  # see Recommendation.existing
+
+    @property
+    def leads(self) -> list[Alternative]:
+        """Nothing reached the threshold: the schemes that scored, as leads to explore."""
+        if self.recommended:
+            return []
+        return [a for a in self.alternatives if not a.excluded and a.score > 0]
 
     @property
     def unmet(self) -> bool:
-        """No scheme fits: counted as unmet demand."""
-        return not self.recommended
+        """Nothing scored at all (« aucun cadre »): counted as unmet demand."""
+        return not self.recommended and not self.leads
 
 
 @dataclass
@@ -149,29 +185,89 @@ class State:
     given: list[Given]
     question: Question | None
     number: int  # 1-based number of the current question
-    total: int  # answered + longest remaining path: never under-promises
+    total: int  # answered + most questions that may still be asked: never under-promises
     facts: dict[str, str | None]
     dropped: int = 0  # answers dropped because the knowledge base changed
+    #: questions passed over because no answer to them could change the recommendation
+    skipped: list[Question] = field(default_factory=list)
 
     @property
     def finished(self) -> bool:
         return self.question is None
 
 
-class Engine:
-    def __init__(self, kb: KnowledgeBase) -> None:
-        self.kb = kb
-        self.start = kb.questions[kb.tree.settings.start]
+#: what an answer log gives: given answers, current question, answers kept, progress total,
+#: facts, questions passed over
+Derived = tuple[
+    tuple[Given, ...], Question | None, int, int, dict[str, str | None], tuple[Question, ...]
+]
 
-    # --------------------------------------------------------------- derive
+
+class Engine:
+    """Derives states and results from answer logs.
+
+    With `skip` (the default), a question is asked only when one of its answers could still
+    change the recommended schemes (which ones are in the first places of the ranking, and
+    which is first), whatever the remaining
+    answers are; otherwise it is passed over, as if answered « je ne sais pas ». It stops when
+    the first `settle` places (SETTLE) can no longer change. The test is
+    conservative (score bounds per scheme and per pair of schemes): it may ask a question that
+    turns out not to matter, never skip one that could.
+    """
+
+    def __init__(self, kb: KnowledgeBase, skip: bool = True, settle: int | None = None) -> None:
+        self.kb = kb
+        self.skip = skip
+        #: what can still change the ranking, from the tree's score bounds (bot.orientation.settle)
+        self.settler = Settler(kb, settle)
+        self.start = kb.questions[kb.tree.settings.start]
+        self._derived: dict[tuple[tuple[str, str], ...], Derived] = {}
 
     def state(self, session: Session) -> State:
+        given, current, kept, total, facts, skipped = self._derive(session.answers)
+        valid = (
+            session
+            if kept == len(session.answers)
+            else session.with_answers(session.answers[:kept])
+        )
+        return State(
+            session=valid,
+            given=list(given),
+            question=current,
+            number=kept + 1,
+            total=total,
+            facts=dict(facts),
+            dropped=len(session.answers) - kept,
+            skipped=list(skipped),
+        )
+
+    def _derive(self, answers_log: tuple[tuple[str, str], ...]) -> Derived:
+        """Replay an answer log (cached: a turn derives the same state several times)."""
+        cached = self._derived.get(answers_log)
+        if cached is not None:
+            return cached
         questions = self.kb.questions
         current: Question | None = self.start
         given: list[Given] = []
+        skipped: list[Question] = []
         facts: dict[str, str | None] = {}
+        scores: dict[str, int] = {}
+        excluded: set[str] = set()
+        answers = list(answers_log)
         kept = 0
-        for qid, value in session.answers:
+
+        def settle(q: Question | None) -> Question | None:
+            """Pass over the questions no answer to which could change the result."""
+            while q is not None and self.skip:
+                if self.settler.decisive(q, scores, excluded, self.settler.after_bounds(q.id)):
+                    return q
+                skipped.append(q)
+                nxt = q.next
+                q = None if nxt == RESULT or nxt is None else questions[nxt]
+            return q
+
+        current = settle(current)
+        for qid, value in answers:
             if current is None or qid != current.id:
                 break
             option = current.option(value)
@@ -179,24 +275,24 @@ class Engine:
                 break
             given.append(Given(current, option))
             facts[current.fact] = None if option.unknown else option.value
+            for eff in option.effects:
+                scores[eff.scheme] = scores.get(eff.scheme, 0) + eff.points
+                if eff.exclude:
+                    excluded.add(eff.scheme)
             kept += 1
             nxt = current.next_of(option)
-            current = None if nxt == RESULT or nxt is None else questions[nxt]
-        valid = (
-            session
-            if kept == len(session.answers)
-            else session.with_answers(session.answers[:kept])
-        )
-        remaining = self.kb.remaining_depth[current.id] if current is not None else 0
-        return State(
-            session=valid,
-            given=given,
-            question=current,
-            number=kept + 1,
-            total=kept + remaining,
-            facts=facts,
-            dropped=len(session.answers) - kept,
-        )
+            current = settle(None if nxt == RESULT or nxt is None else questions[nxt])
+        if current is None:
+            remaining = 0
+        elif self.skip:
+            remaining = self.settler.most_left(current, scores, excluded)
+        else:
+            remaining = self.kb.remaining_depth[current.id]
+        derived = (tuple(given), current, kept, kept + remaining, facts, tuple(skipped))
+        if len(self._derived) >= DERIVED_CACHE:
+            self._derived.clear()
+        self._derived[answers_log] = derived
+        return derived
 
     def result(self, state: State) -> Result:
         scores: dict[str, int] = {}
@@ -239,21 +335,19 @@ class Engine:
         chosen = eligible[: settings.max_results]
         for reasons in pros.values():  # strongest reason first (stable: answer order on ties)
             reasons.sort(key=lambda r: -r.points)
+        existing = existing_structure(state.facts)
         recommended = [
-            Recommendation(schemes[sid], scores[sid], pros.get(sid, []), cons.get(sid, []))
+            Recommendation(
+                schemes[sid], scores[sid], pros.get(sid, []), cons.get(sid, []), existing
+            )
             for sid in chosen
         ]
         overflow = eligible[settings.max_results :]
-        # close alternatives: had something in their favour, or were explicitly ruled out
+        # close alternatives: only schemes that scored for this person (an answer counted for
+        # them), the strongest first
         others = sorted(
-            (
-                sid
-                for sid in scores
-                if sid not in chosen
-                and sid not in overflow
-                and (pros.get(sid) or sid in excluded or cons.get(sid))
-            ),
-            key=lambda sid: (-sum(r.points for r in pros.get(sid, [])), *rank(sid)),
+            (sid for sid in scores if sid not in chosen and sid not in overflow and pros.get(sid)),
+            key=lambda sid: (sid in excluded, *rank(sid)),
         )
         alternatives = [
             Alternative(
@@ -263,10 +357,28 @@ class Engine:
                 pros.get(sid, []),
                 excluded=sid in excluded,
                 overflow=sid in overflow,
+                missing=self._missing(state, sid),
             )
             for sid in [*overflow, *others][: settings.max_alternatives]
         ]
-        return Result(recommended, alternatives, open_points, dict(state.facts))
+        return Result(recommended, alternatives, open_points, dict(state.facts), existing)
+
+    def _missing(self, state: State, sid: str) -> list[Missing]:
+        """The answers that would have counted (more) for a scheme, most points first."""
+        found: list[Missing] = []
+        asked: list[tuple[Question, Option | None]] = [(g.question, g.option) for g in state.given]
+        for question, chosen in [*asked, *((q, None) for q in state.skipped)]:
+            known = chosen is not None and not chosen.unknown
+            had = sum(e.points for e in chosen.effects if e.scheme == sid) if chosen else 0
+            for option in question.options:
+                if option is chosen:
+                    continue
+                pts = sum(e.points for e in option.effects if e.scheme == sid and not e.exclude)
+                if pts > had and pts > 0:
+                    given = chosen.label if known and chosen is not None else None
+                    found.append(Missing(question.short, option.label, pts - had, given))
+        found.sort(key=lambda m: (m.given is not None, -m.points))
+        return found[:2]
 
     # --------------------------------------------------------------- change
 
@@ -293,3 +405,12 @@ class Engine:
         if self.start.fact == fact and self.start.option(value) is not None:
             return Session(((self.start.id, value),))
         raise UnknownOption(value)
+
+
+def existing_structure(facts: dict[str, str | None]) -> str | None:
+    """The kind of structure the person already has, if any: association, entreprise, structure."""
+    for fact in ("profile", "on_behalf"):
+        value = facts.get(fact)
+        if value in ("association", "entreprise"):
+            return value
+    return "structure" if facts.get("stage") == "existant" else None

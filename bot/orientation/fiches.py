@@ -38,7 +38,11 @@ class FichesDialogue:
             helpers=helpers,
             near=near,
         )
-        return [Reply(text, self._section_rows(scheme, session))]
+        rows = self._section_rows(scheme, session)
+        nearby = self.nearby(scheme, session)
+        if nearby:  # its own short message, after the short view, with the buttons
+            return [Reply(text), Reply(nearby, rows)]
+        return [Reply(text, rows)]
 
     def _helpers(self, scheme: Scheme, state: State) -> tuple[list[str], bool]:
         """Who helps with this scheme: near the person when their place is known."""
@@ -95,6 +99,16 @@ class FichesDialogue:
         parts = split_message(text, MESSAGE_LIMIT)
         rows = self._section_rows(scheme, session, but=name)
         return [Reply(part, rows if i == len(parts) - 1 else []) for i, part in enumerate(parts)]
+
+    def nearby(self, scheme: Scheme, session: Session) -> str:
+        """With a place: what already runs nearby and the open aids for this fiche."""
+        place = self.parts.geo.from_key(session.place or "")
+        if place is None:
+            return ""
+        state = self.parts.engine.state(session)
+        profile = effective_profile(state.facts)
+        view = self.parts.nearby.find(place, profile, state.facts.get("stage"), [scheme.id])
+        return self.parts.renderer.render("nearby.j2", nearby=view, short=True)
 
     def schemes_list(self, session: Session) -> Reply:
         groups = []

@@ -65,7 +65,11 @@ class TerritoryDialogue:
         new_state = self.parts.engine.state(new)
         replies: list[Reply] = []
         if key != NO_PLACE or new_state.finished:
-            replies += split_reply(self.routing_reply(new_state), MESSAGE_LIMIT)
+            replies += [
+                part
+                for reply in self.routing_replies(new_state)
+                for part in split_reply(reply, MESSAGE_LIMIT)
+            ]
         if new_state.question is not None:  # asked mid-orientation: carry on where it was
             replies.append(self.orientation.question_reply(new_state))
         return Turn(new, replies, True)
@@ -86,8 +90,30 @@ class TerritoryDialogue:
         `more`: every contact, not only the most relevant."""
         if state.session.place is None or state.session.place == NO_PLACE:
             return self.ask_place(state)
-        reply = self.routing_reply(state, only, more)  # paged, between contacts
-        return Turn(state.session, split_reply(reply, MESSAGE_LIMIT), False)
+        replies = self.routing_replies(state, only, more)  # paged, between contacts
+        parts = [part for reply in replies for part in split_reply(reply, MESSAGE_LIMIT)]
+        return Turn(state.session, parts, False)
+
+    def routing_replies(
+        self, state: State, only: str | None = None, more: bool = False
+    ) -> list[Reply]:
+        """« Près de chez vous » (its own short message), then who can help, with the buttons;
+        `more`: every contact, not only the most relevant."""
+        nearby = self.nearby_reply(state) if only != "funders" and not more else None
+        return [*([nearby] if nearby else []), self.routing_reply(state, only, more)]
+
+    def nearby_reply(self, state: State) -> Reply | None:
+        """What already runs near the place, the open aids, the Région's ESS service."""
+        place = self.parts.geo.from_key(state.session.place or "")
+        if place is None:
+            return None
+        recommended: list[str] = []
+        if state.finished:
+            recommended = [r.scheme.id for r in self.parts.engine.result(state).recommended]
+        view = self.parts.nearby.find(
+            place, effective_profile(state.facts), state.facts.get("stage"), recommended
+        )
+        return Reply(self.parts.renderer.render("nearby.j2", nearby=view))
 
     def _partners(self, contacts: Sequence[Match]) -> list[Organisation]:
         """The partner organisations among the contacts shown, as many as are offered."""
@@ -110,7 +136,11 @@ class TerritoryDialogue:
         place = self.parts.geo.from_key(state.session.place or "")
         recommended: list[str] = []
         if state.finished:
-            recommended = [r.scheme.id for r in self.parts.engine.result(state).recommended]
+            result = self.parts.engine.result(state)
+            # « pistes à explorer » (nothing reached the threshold): their contacts, too
+            recommended = [r.scheme.id for r in result.recommended] or [
+                a.scheme.id for a in result.leads
+            ]
         routing = self.parts.router.route(
             place,
             effective_profile(state.facts),

@@ -13,7 +13,17 @@ from typing import Literal
 
 from bot.territory.geography import Candidate, Geography
 from knowledge.loader import KnowledgeBase
-from knowledge.schema import REGIONS, Audience, Contact, ContactKind, Funder, Scope
+from knowledge.routing_rules import load_routing_rules
+from knowledge.schema import (
+    REGIONS,
+    Audience,
+    Contact,
+    ContactKind,
+    Funder,
+    Instrument,
+    RoutingRules,
+    Scope,
+)
 
 Level = Literal["departement", "region", "national"]
 LEVEL_ORDER = {"departement": 0, "region": 1, "national": 2}
@@ -21,6 +31,7 @@ MAX_LOCAL = 5
 MAX_NATIONAL = 3
 MAX_FUNDERS = 5
 #: the kinds of contact every région should have; `kb check` reports the missing ones
+PUBLIC_KINDS = frozenset({ContactKind.collectivite, ContactKind.etat})
 EXPECTED_KINDS = (
     ContactKind.cress,
     ContactKind.france_active,
@@ -34,6 +45,8 @@ KIND_LABELS = {
     ContactKind.reseau_ess: "réseau régional de l'ESS",
     ContactKind.national: "réseau national",
     ContactKind.dla: "DLA",
+    ContactKind.collectivite: "service ESS de la collectivité",
+    ContactKind.etat: "services de l'État",
     ContactKind.autre: "autre",
 }
 # "en Normandie", but "dans les Hauts-de-France", "à La Réunion"
@@ -59,6 +72,9 @@ class Match:
     website: str | None
     note: str | None
     item_id: str
+    #: no sourced website: how to reach it (and the directory's link, if sourced)
+    reach: str | None = None
+    reach_url: str | None = None
 
 
 @dataclass
@@ -97,9 +113,48 @@ def effective_profile(facts: dict[str, str | None]) -> str | None:
 
 
 class Router:
-    def __init__(self, kb: KnowledgeBase, geo: Geography) -> None:
+    """Contacts and funders that fit, by the rules of knowledge/routing.yaml."""
+
+    def __init__(self, kb: KnowledgeBase, geo: Geography, rules: RoutingRules | None = None):
         self.kb = kb
         self.geo = geo
+        self.rules = rules if rules is not None else load_routing_rules(kb)
+        contacts = {c.id: c for c in kb.contacts}
+        self._contacts = contacts
+        self._reach: dict[ContactKind, tuple[str, str | None]] = {
+            r.kind: (r.how, contacts[r.via].website if r.via else None) for r in self.rules.reach
+        }
+        self._instruments: dict[str, set[Instrument]] = {
+            sid: set(rule.instruments) for rule in self.rules.instruments for sid in rule.schemes
+        }
+        self._main_need = {fid for rule in self.rules.main_need for fid in rule.funders}
+
+    def _first(self, contact: Contact, schemes: Sequence[str]) -> bool:
+        """Is it the network of a need the person has (see `first` in routing.yaml)?"""
+        for rule in self.rules.first:
+            needed = [s for s in rule.schemes if s in schemes]
+            if not needed:
+                continue
+            if contact.kind in rule.kinds or (
+                not rule.kinds and any(s in contact.schemes for s in needed)
+            ):
+                return True
+        return False
+
+    def funder_fits(self, funder: Funder, schemes: Sequence[str]) -> bool:
+        """The need part of the rules: the funding kind fits the recommended schemes."""
+        if not schemes:
+            return True  # nothing recommended: only the profile and the stage can tell
+
+        def allowed(sid: str) -> bool:
+            kinds = self._instruments.get(sid)
+            return kinds is None or funder.instrument in kinds
+
+        if not funder.schemes:
+            return allowed(schemes[0])  # a general funder must fit the main need
+        if funder.id in self._main_need and schemes[0] not in funder.schemes:
+            return False
+        return any(allowed(s) for s in schemes if s in funder.schemes)
 
     def _level(self, scope: Scope, place: Candidate | None) -> Level | None:
         if place is not None:
@@ -139,7 +194,7 @@ class Router:
         stage: str | None,
         schemes: Sequence[str],
     ) -> list[tuple[Match, int]]:
-        ranked: list[tuple[tuple[int, int, str], Match, int]] = []
+        ranked: list[tuple[tuple[int, int, int, str], Match, int]] = []
         for item in items:
             if isinstance(item, Contact) and not item.active:
                 continue
@@ -149,17 +204,33 @@ class Router:
             served = self._fits(item, profile, stage, schemes)
             if served is None:
                 continue
-            name = item.name if isinstance(item, Contact) else f"{item.name} ({item.offered_by})"
+            first = False
+            reach: tuple[str, str | None] = ("", None)
+            if isinstance(item, Contact):
+                name = item.name
+                first = self._first(item, schemes)
+                if item.website is None:
+                    reach = self._reach.get(item.kind, reach)
+            else:
+                if not self.funder_fits(item, schemes):
+                    continue
+                name = f"{item.name} ({item.offered_by})"
+            reason = self._reason(served, level, place)
+            if item.scope.area:  # a finer area than the département: say it
+                reason = f"{reason} ({item.scope.area})"
             match = Match(
                 name=name,
                 what=item.what,
                 level=level,
-                reason=self._reason(served, level, place),
+                reason=reason,
                 website=item.website,
                 note=item.caution,
                 item_id=item.id,
+                reach=reach[0] or None,
+                reach_url=reach[1],
             )
-            ranked.append(((LEVEL_ORDER[level], -len(served), name), match, len(served)))
+            key = (int(not first), LEVEL_ORDER[level], -len(served), name)
+            ranked.append((key, match, len(served)))
         ranked.sort(key=lambda r: r[0])
         return [(m, n) for _, m, n in ranked]
 
@@ -170,9 +241,16 @@ class Router:
         stage: str | None = None,
         schemes: Sequence[str] = (),
     ) -> Routing:
-        contacts = self._rank(self.kb.contacts, place, profile, stage, schemes)
+        # the public services (Région, Département, State) are in the « près de chez vous »
+        # block (bot/territory/nearby.py), not among the support networks
+        networks = [c for c in self.kb.contacts if c.kind not in PUBLIC_KINDS]
+        contacts = self._rank(networks, place, profile, stage, schemes)
         local = [m for m, _ in contacts if m.level != "national"][:MAX_LOCAL]
-        national = [m for m, _ in contacts if m.level == "national"][:MAX_NATIONAL]
+        kinds = {self._contact(m.item_id).kind for m in local}
+        redundant = {r.contact for r in self.rules.national if r.regional_kind in kinds}
+        national = [m for m, _ in contacts if m.level == "national" and m.item_id not in redundant][
+            :MAX_NATIONAL
+        ]
         funders = [m for m, _ in self._rank(self.kb.funders, place, profile, stage, schemes)]
         return Routing(
             territory=place,
@@ -207,6 +285,9 @@ class Router:
                 ):
                     return contact.name
         return None
+
+    def _contact(self, contact_id: str) -> Contact:
+        return self._contacts[contact_id]
 
     def gaps(self) -> dict[str, list[ContactKind]]:
         """For each of the 18 régions, the expected kinds of contact nobody covers."""
