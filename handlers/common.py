@@ -57,8 +57,10 @@ def keyboard(rows: list[list[Button]]) -> InlineKeyboardMarkup | None:
     )
 
 
-async def send(bot: Bot, chat_id: int, turn: Turn, origin: Message | None = None) -> None:
-    """Send the turn's replies; with `turn.edit`, the first one replaces `origin`."""
+async def send(bot: Bot, chat_id: int, turn: Turn, origin: Message | None = None) -> list[int]:
+    """Send the turn's replies; with `turn.edit`, the first one replaces `origin`. The ids
+    of the messages sent (not the edited one)."""
+    sent: list[int] = []
     parts: list[Reply] = [part for reply in turn.replies for part in split_reply(reply)]
     if turn.edit and origin is not None and parts:
         first, parts = parts[0], parts[1:]
@@ -71,14 +73,17 @@ async def send(bot: Bot, chat_id: int, turn: Turn, origin: Message | None = None
     for part in parts:
         if part.document is not None:
             name, content = part.document
-            await bot.send_document(
+            message = await bot.send_document(
                 chat_id,
                 InputFile(content, filename=name),
                 caption=part.text,
                 reply_markup=keyboard(part.buttons),
             )
+            sent.append(message.message_id)
             continue
-        await bot.send_message(chat_id, part.text, reply_markup=keyboard(part.buttons))
+        message = await bot.send_message(chat_id, part.text, reply_markup=keyboard(part.buttons))
+        sent.append(message.message_id)
+    return sent
 
 
 async def redraw(message: Message, reply: Reply) -> None:

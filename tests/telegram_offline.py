@@ -70,6 +70,14 @@ class BadRequest(Exception):
     pass
 
 
+class Refused(Exception):
+    """An error answer Telegram gives on purpose (not a violation by the bot)."""
+
+    def __init__(self, code: int, description: str, **parameters: Any) -> None:
+        super().__init__(description)
+        self.code, self.description, self.parameters = code, description, parameters
+
+
 class OfflineRequest(BaseRequest):
     def __init__(self, keep: bool = True) -> None:
         """`keep=False` (benchmarks) checks every call but remembers nothing."""
@@ -83,6 +91,10 @@ class OfflineRequest(BaseRequest):
         self.menus: dict[str, list[dict[str, Any]]] = {}  # by scope: "default", "chat:42"…
         self.descriptions: dict[str, str] = {}  # "description", "short_description"
         self._ids = itertools.count(1000)
+        #: faults to inject: groups upgraded to a supergroup (old id → new id), chats that
+        #: removed the bot (403)
+        self.migrated: dict[int, int] = {}
+        self.kicked: set[int] = set()
 
     @property
     def read_timeout(self) -> float | None:
@@ -114,7 +126,13 @@ class OfflineRequest(BaseRequest):
         if self.keep:
             self.calls.append((name, params))
         try:
+            self._faults(name, params)
             result = self._answer(name, params)
+        except Refused as exc:
+            body = {"ok": False, "error_code": exc.code, "description": exc.description}
+            if exc.parameters:
+                body["parameters"] = exc.parameters
+            return exc.code, json.dumps(body).encode()
         except BadRequest as exc:
             self.violations.append(f"{name}: {exc}")
             body = {"ok": False, "error_code": 400, "description": f"Bad Request: {exc}"}
@@ -122,6 +140,19 @@ class OfflineRequest(BaseRequest):
         return 200, json.dumps({"ok": True, "result": result}).encode()
 
     # ---------------------------------------------------------------- the Bot API
+
+    def _faults(self, name: str, p: dict[str, Any]) -> None:
+        if name not in ("sendMessage", "sendDocument", "editMessageText"):
+            return
+        chat_id = int(p["chat_id"])
+        if chat_id in self.migrated:
+            raise Refused(
+                400,
+                "Bad Request: group chat was upgraded to a supergroup chat",
+                migrate_to_chat_id=self.migrated[chat_id],
+            )
+        if chat_id in self.kicked:
+            raise Refused(403, "Forbidden: bot was kicked from the supergroup chat")
 
     def _answer(self, name: str, p: dict[str, Any]) -> Any:
         if name == "getMe":

@@ -9,7 +9,8 @@ from pathlib import Path
 
 from telegram import Update
 
-from bot.channels.telegram import PerChatUpdateProcessor, _RedactToken
+from bot.channels.telegram import PerChatUpdateProcessor
+from bot.platform.observe import Redacting, use_secrets
 from knowledge.loader import KnowledgeBase
 
 
@@ -53,8 +54,11 @@ def test_the_token_is_redacted_from_any_log_line() -> None:
     record = logging.LogRecord(
         "httpx", logging.INFO, __file__, 1, "POST https://api/bot%s/getMe", (token,), None
     )
-    assert _RedactToken(token).filter(record)
-    assert token not in record.getMessage() and "<token>" in record.getMessage()
+    handler = logging.StreamHandler()
+    use_secrets(handler, [token])
+    assert isinstance(handler.formatter, Redacting)
+    line = handler.format(record)
+    assert token not in line and "<secret>" in line
 
 
 async def test_knowledge_reload_keeps_the_running_base_when_the_new_one_is_invalid(

@@ -72,25 +72,7 @@ def created(world: World) -> list[str]:
     return [d.delivery_id for d in world.webhook.unique.values() if d.event == "lead.created"]
 
 
-@contextlib.asynccontextmanager
-async def running_world(
-    kb: KnowledgeBase, database_url: str, partners_for: Callable[[WebhookReceiver], Partners]
-) -> AsyncIterator[World]:
-    """The bot, its receivers and the partners `partners_for` lists (given the webhook)."""
-    async with WebhookReceiver(SECRET) as webhook, SmtpReceiver() as smtp:
-        settings = Settings(
-            _env_file=None,
-            telegram_bot_token=TOKEN,
-            database_url=database_url,
-            smtp_host="127.0.0.1",
-            smtp_port=smtp.port,
-            outbox_worker=False,  # the tests run the worker themselves
-        )
-        bot = await start_app(settings, kb, partners=partners_for(webhook))
-        world = World(bot, webhook, smtp, bot.app.bot_data["service"].leads)
-        yield world
-        await stop_app(bot)
-        assert bot.request.violations == []
+ALL_CHANNELS = ("telegram", "email", "webhook")
 
 
 def urscop(webhook: WebhookReceiver, **channels: Any) -> Organisation:
@@ -111,19 +93,77 @@ NORD_ACTIF = Organisation(
 )
 
 
+def partners_for(webhook: WebhookReceiver, channels: tuple[str, ...] = ALL_CHANNELS) -> Partners:
+    """URSCOP and Nord Actif (offered in Lille), URSCOP with the given channels, and an
+    organisation never offered."""
+    return Partners(
+        organisations=[
+            Organisation(
+                id="urscop_hdf",
+                name="URSCOP Hauts-de-France",
+                contact="urscop_hdf",
+                telegram_chat_id=PARTNER_GROUP if "telegram" in channels else None,
+                email="accueil@urscop.example" if "email" in channels else None,
+                webhook_url=webhook.url if "webhook" in channels else None,
+                webhook_secret=SECRET if "webhook" in channels else None,
+            ),
+            NORD_ACTIF,
+            Organisation(  # no directory contact: never offered with a result
+                id="ailleurs",
+                name="Réseau d'ailleurs",
+                email="contact@ailleurs.example",
+            ),
+        ],
+        operators=[
+            Operator(telegram_user_id=9001, organisation="urscop_hdf"),
+            Operator(telegram_user_id=9002, organisation="nord_actif"),
+        ],
+    )
+
+
+@contextlib.asynccontextmanager
+async def running_world(
+    kb: KnowledgeBase,
+    database_url: str,
+    make_partners: Callable[[WebhookReceiver], Partners],
+    **settings: Any,
+) -> AsyncIterator[World]:
+    """The bot, its receivers and the partners `make_partners` lists (given the webhook)."""
+    async with WebhookReceiver(SECRET) as webhook, SmtpReceiver() as smtp:
+        config = Settings(
+            _env_file=None,
+            telegram_bot_token=TOKEN,
+            database_url=database_url,
+            smtp_host="127.0.0.1",
+            smtp_port=smtp.port,
+            outbox_worker=False,  # the tests run the worker themselves
+            **settings,
+        )
+        bot = await start_app(config, kb, partners=make_partners(webhook))
+        world = World(bot, webhook, smtp, bot.app.bot_data["service"].leads)
+        yield world
+        await stop_app(bot)
+        assert bot.request.violations == []
+
+
+@contextlib.asynccontextmanager
+async def make_world(
+    kb: KnowledgeBase,
+    database_url: str,
+    channels: tuple[str, ...] = ALL_CHANNELS,
+    **settings: Any,
+) -> AsyncIterator[World]:
+    """The bot with two partner organisations, a webhook receiver and an SMTP server."""
+    async with running_world(
+        kb, database_url, lambda webhook: partners_for(webhook, channels), **settings
+    ) as world:
+        yield world
+
+
 @pytest.fixture
 async def world(kb: KnowledgeBase, database_url: str) -> AsyncIterator[World]:
-    def partners(webhook: WebhookReceiver) -> Partners:
-        return Partners(
-            organisations=[urscop(webhook, email="accueil@urscop.example"), NORD_ACTIF],
-            operators=[
-                Operator(telegram_user_id=9001, organisation="urscop_hdf"),
-                Operator(telegram_user_id=9002, organisation="nord_actif"),
-            ],
-        )
-
-    async with running_world(kb, database_url, partners) as world:
-        yield world
+    async with make_world(kb, database_url) as made:
+        yield made
 
 
 async def oriented(world: World, kb: KnowledgeBase, user_id: int = 4242) -> TelegramUser:

@@ -19,7 +19,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from bot.channels.telegram import WEBHOOK_READY
+from bot.channels.telegram import POLLING_READY, WEBHOOK_READY
 from bot.orientation.cases import asked_answers
 from bot.orientation.engine import Engine
 from knowledge.loader import KnowledgeBase, load_cases
@@ -34,7 +34,7 @@ from tests.emulator_harness import (
 
 TOKEN = "987654:HTTP-test-token-must-never-be-logged"
 ROOT = Path(__file__).resolve().parent.parent
-READY = "Application started"  # python-telegram-bot's log line once updates flow
+READY = POLLING_READY  # logged once updates flow (the libraries' own lines are quiet)
 
 pytestmark = pytest.mark.slow  # processes over HTTP: `pytest -m "not slow"` leaves them out
 

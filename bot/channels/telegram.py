@@ -13,7 +13,7 @@ import contextlib
 import logging
 import signal
 import time
-from collections.abc import Awaitable
+from collections.abc import Awaitable, Callable
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
@@ -33,24 +33,31 @@ from telegram import (
     Update,
 )
 from telegram.constants import ParseMode
-from telegram.error import BadRequest, Forbidden, TelegramError
+from telegram.error import BadRequest, ChatMigrated, Forbidden, InvalidToken, TelegramError
 from telegram.ext import AIORateLimiter, Application, ApplicationBuilder, BaseUpdateProcessor
 from telegram.ext import Defaults as _Defaults
 from telegram.request import BaseRequest
 
 import handlers
-from bot.channels.web import build_web
+from bot.channels.logs import configure_logging
+from bot.channels.web import NotAnUpdate, build_web
 from bot.channels.web_chat import WebChat, web_settings, web_share_link
 from bot.dialogue.commands import BOT_COMMANDS, GROUP_COMMANDS, OPERATOR_COMMANDS
 from bot.dialogue.router import Conversation
 from bot.dialogue.service import ChatService
 from bot.leads.delivery import DeliveryError, SmtpSettings
-from bot.leads.outbox import Outbox
+from bot.leads.limits import LeadLimits
+from bot.leads.outbox import ChatMoved, Outbox
 from bot.leads.partners import Partners, load_partners
 from bot.orientation.engine import Session
 from bot.orientation.share import PAYLOAD
 from bot.platform.config import BotMode, Settings
-from bot.platform.observe import OUTCOME, RELOADS, JsonFormatter, log_update, update_type
+from bot.platform.observe import (
+    OUTCOME,
+    RELOADS,
+    log_update,
+    update_type,
+)
 from bot.platform.storage import ConversationStore
 from bot.screens.render import Renderer, html_to_text
 from bot.screens.views import Reply, Turn
@@ -109,36 +116,6 @@ class PerChatUpdateProcessor(BaseUpdateProcessor):
         return None
 
 
-class _RedactToken(logging.Filter):
-    """Belt and braces: no log line ever carries the bot token."""
-
-    def __init__(self, token: str) -> None:
-        super().__init__()
-        self.token = token
-
-    def filter(self, record: logging.LogRecord) -> bool:
-        message = record.getMessage()
-        if self.token in message:
-            record.msg, record.args = message.replace(self.token, "<token>"), None
-        return True
-
-
-def configure_logging(settings: Settings) -> None:
-    logging.basicConfig(
-        level=settings.log_level.upper(),
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-    )
-    if settings.log_format == "json":
-        for handler in logging.getLogger().handlers:
-            handler.setFormatter(JsonFormatter())
-    # httpx logs every request URL at INFO, and Bot API URLs contain the token
-    logging.getLogger("httpx").setLevel(logging.WARNING)
-    if settings.token:
-        redact = _RedactToken(settings.token)
-        for handler in logging.getLogger().handlers:
-            handler.addFilter(redact)
-
-
 def build_application(
     settings: Settings,
     kb: KnowledgeBase,
@@ -178,7 +155,9 @@ def build_application(
         partners=partners or load_partners(settings.partners_file, contacts),
         lead_retention_days=settings.lead_retention_days,
     )
-    service = ChatService(conversation, store or ConversationStore(settings.database_url))
+    limits = LeadLimits(settings.lead_daily_cap, settings.lead_daily_cap_operator)
+    store = store or ConversationStore(settings.database_url)
+    service = ChatService(conversation, store, limits=limits)
     if settings.web_public_url:
         service.shares.links.web = web_share_link(settings.web_public_url)
     handlers.setup(app, service)
@@ -192,13 +171,23 @@ class BotMessenger:
     def __init__(self, bot: Bot) -> None:
         self.bot = bot
 
-    async def send(self, chat_id: int, reply: Reply) -> None:
+    async def send(self, chat_id: int, reply: Reply) -> list[int]:
         try:
-            await handlers.common.send(self.bot, chat_id, Turn(Session(), [reply], False))
+            return await handlers.common.send(self.bot, chat_id, Turn(Session(), [reply], False))
+        except ChatMigrated as exc:  # the group became a supergroup: the outbox follows it
+            raise ChatMoved(int(exc.new_chat_id)) from exc
         except (Forbidden, BadRequest) as exc:  # blocked, chat gone, refused text: final
             raise DeliveryError(f"Telegram refused: {type(exc).__name__}", permanent=True) from exc
         except TelegramError as exc:  # network, flood control: later
             raise DeliveryError(f"Telegram: {type(exc).__name__}", permanent=False) from exc
+
+    async def edit(self, chat_id: int, message_id: int, reply: Reply) -> None:
+        try:
+            await self.bot.edit_message_text(
+                reply.text, chat_id=chat_id, message_id=message_id, reply_markup=None
+            )
+        except TelegramError as exc:  # deleted, too old, not modified…
+            raise DeliveryError(f"Telegram: {type(exc).__name__}", permanent=True) from exc
 
 
 def build_outbox(app: Application[Any, Any, Any, Any, Any, Any], settings: Settings) -> Outbox:
@@ -240,6 +229,8 @@ async def _post_init(app: Application[Any, Any, Any, Any, Any, Any]) -> None:
         app.bot_data[OUTBOX_TASK] = asyncio.create_task(
             outbox.run_forever(settings.outbox_interval)
         )
+    if RELOAD_ROOT in app.bot_data:  # polling starts right after this
+        log.info("%s (Bot API at %s)", POLLING_READY, settings.telegram_api_base_url)
 
 
 DESCRIPTION_LIMIT, SHORT_DESCRIPTION_LIMIT = 512, 120  # Telegram's limits (characters)
@@ -308,6 +299,7 @@ async def _purge_loop(service: ChatService, settings: Settings) -> None:
 
 ALLOWED = [Update.MESSAGE, Update.EDITED_MESSAGE, Update.CALLBACK_QUERY]
 WEBHOOK_READY = "webhook server listening"  # logged once updates can be received
+POLLING_READY = "polling for updates"  # logged once updates can be received (polling mode)
 
 
 def reload_knowledge(app: Application[Any, Any, Any, Any, Any, Any], root: Path | None) -> bool:
@@ -360,6 +352,21 @@ async def readiness(app: Application[Any, Any, Any, Any, Any, Any]) -> tuple[boo
     return True, checks
 
 
+def webhook_process(
+    app: Application[Any, Any, Any, Any, Any, Any],
+) -> Callable[[dict[str, Any]], Awaitable[None]]:
+    """What the web server does with an update's JSON: read it, then handle it in order."""
+
+    async def process(data: dict[str, Any]) -> None:
+        try:
+            update = Update.de_json(data, app.bot)
+        except Exception as exc:  # valid JSON, but not an update PTB can read
+            raise NotAnUpdate(type(exc).__name__) from exc
+        await app.update_processor.process_update(update, app.process_update(update))
+
+    return process
+
+
 async def serve_webhook(
     app: Application[Any, Any, Any, Any, Any, Any], settings: Settings, root: Path | None
 ) -> None:
@@ -372,10 +379,6 @@ async def serve_webhook(
     await app.start()
     _reload_on_sighup(app, root)
 
-    async def process(data: dict[str, Any]) -> None:
-        update = Update.de_json(data, app.bot)
-        await app.update_processor.process_update(update, app.process_update(update))
-
     routes, middleware = [], []
     if settings.web_chat:  # the web chat, on the same server and database
         listen = f"http://{settings.webhook_listen}:{settings.webhook_port}"
@@ -383,7 +386,7 @@ async def serve_webhook(
         chat = WebChat(handlers.service_of(app), web_settings(settings, listen), share)
         routes, middleware = chat.routes(), [chat.middleware()]
     path = urlparse(settings.webhook_url).path
-    web = build_web(process, lambda: readiness(app), secret, path, routes, middleware)
+    web = build_web(webhook_process(app), lambda: readiness(app), secret, path, routes, middleware)
     config = uvicorn.Config(
         web,
         host=settings.webhook_listen,
@@ -391,6 +394,7 @@ async def serve_webhook(
         log_level="warning",
         lifespan="off",
         proxy_headers=True,
+        log_config=None,  # uvicorn's records go through our handlers (and their redaction)
     )
     server = uvicorn.Server(config)
     serving = asyncio.create_task(server.serve())
@@ -416,14 +420,63 @@ async def serve_webhook(
         await app.shutdown()
 
 
+BAD_TOKEN = (
+    "Telegram refuse le jeton du bot (TELEGRAM_BOT_TOKEN) : il est faux ou a été révoqué. "
+    "Copiez le jeton actuel depuis @BotFather (/mybots), puis relancez."
+)
+NO_BOT_API = (
+    "Bot API injoignable à {url} après {attempts} tentatives : vérifiez le réseau, le "
+    "pare-feu ou TELEGRAM_API_BASE_URL, puis relancez."
+)
+
+
+async def reach_bot_api(settings: Settings) -> bool:
+    """Before anything else: can the Bot API be reached, and does it accept the token?
+
+    A network failure is retried with a growing wait, one log line per attempt; a refused
+    token or too many failures end in one line that says what to do (False)."""
+    assert settings.token is not None
+    base = settings.telegram_api_base_url.rstrip("/")
+    wait = settings.startup_first_wait
+    for attempt in range(1, settings.startup_attempts + 1):
+        bot = Bot(settings.token, base_url=f"{base}/bot")
+        try:
+            async with bot:  # getMe
+                return True
+        except InvalidToken:
+            log.error(BAD_TOKEN)
+            return False
+        except TelegramError as exc:  # network, timeout, Bot API down
+            if attempt == settings.startup_attempts:
+                break
+            log.warning(
+                "Bot API injoignable (tentative %d/%d : %s) ; nouvel essai dans %.0f s",
+                attempt,
+                settings.startup_attempts,
+                type(exc).__name__,
+                wait,
+            )
+        await asyncio.sleep(wait)
+        wait *= 2
+    log.error(NO_BOT_API.format(url=base, attempts=settings.startup_attempts))
+    return False
+
+
 def run(settings: Settings, kb: KnowledgeBase, root: Path | None = None) -> int:
-    """`python -m bot run`: serve the bot until interrupted."""
-    configure_logging(settings)
-    app = build_application(settings, kb)
-    if settings.bot_mode is BotMode.webhook:
-        asyncio.run(serve_webhook(app, settings, root))
-    else:
-        log.info("polling mode, Bot API at %s", settings.telegram_api_base_url)
-        app.bot_data[RELOAD_ROOT] = root
-        app.run_polling(poll_interval=settings.poll_interval, allowed_updates=ALLOWED)
+    """`python -m bot run`: serve the bot until interrupted; 2 when it cannot start."""
+    partners = load_partners(settings.partners_file, {contact.id for contact in kb.contacts})
+    configure_logging(settings, partners)
+    if not asyncio.run(reach_bot_api(settings)):
+        return 2
+    app = build_application(settings, kb, partners=partners)
+    try:
+        if settings.bot_mode is BotMode.webhook:
+            asyncio.run(serve_webhook(app, settings, root))
+        else:
+            log.info("polling mode, Bot API at %s", settings.telegram_api_base_url)
+            app.bot_data[RELOAD_ROOT] = root
+            app.run_polling(poll_interval=settings.poll_interval, allowed_updates=ALLOWED)
+    except InvalidToken:  # revoked while starting
+        log.error(BAD_TOKEN)
+        return 2
     return 0

@@ -33,6 +33,12 @@ MAX_BODY = 1_000_000  # Telegram's updates are far smaller
 SECRET_HEADER = "x-telegram-bot-api-secret-token"
 
 Process = Callable[[dict[str, Any]], Awaitable[None]]
+
+
+class NotAnUpdate(Exception):
+    """Raised by `process`: valid JSON that is not an update it can read."""
+
+
 Ready = Callable[[], Awaitable[tuple[bool, dict[str, str]]]]
 
 
@@ -50,16 +56,25 @@ def build_web(
         given = request.headers.get(SECRET_HEADER, "")
         if not hmac.compare_digest(given.encode(), secret.encode()):
             return PlainTextResponse("forbidden", status_code=403)
-        body = await request.body()
-        if len(body) > MAX_BODY:
-            return PlainTextResponse("too large", status_code=413)
+        declared = request.headers.get("content-length", "")
+        if declared and (not declared.isdigit() or int(declared) > MAX_BODY):
+            return PlainTextResponse("too large", status_code=413)  # before reading it
+        body = b""
+        async for chunk in request.stream():  # no length given (chunked): count as it comes
+            body += chunk
+            if len(body) > MAX_BODY:
+                return PlainTextResponse("too large", status_code=413)
         try:
             data = json.loads(body)
         except ValueError:
             return PlainTextResponse("not JSON", status_code=400)
         if not isinstance(data, dict) or not isinstance(data.get("update_id"), int):
             return PlainTextResponse("not an update", status_code=400)
-        await process(data)
+        try:
+            await process(data)
+        except NotAnUpdate as exc:  # Telegram would re-send it for ever on an error status
+            log.warning("update %d ignored: not a valid update (%s)", data["update_id"], exc)
+            return PlainTextResponse("ignored: not a valid update")
         return PlainTextResponse("ok")
 
     async def healthz(_: Request) -> Response:

@@ -20,7 +20,11 @@ class PrivacyDialogue:
         self.screen = screen
 
     def privacy(self, state: State) -> Turn:
-        text = self.parts.renderer.render("privacy.j2", retention_days=self.parts.retention_days)
+        text = self.parts.renderer.render(
+            "privacy.j2",
+            retention_days=self.parts.retention_days,
+            lead_retention_days=self.parts.lead_retention_days,
+        )
         return Turn(state.session, [Reply(text, [[self.parts.resume_button(state)]])], False)
 
     def forget(self, state: State, arg: str) -> Turn:

@@ -68,7 +68,7 @@ class Conversation:
         self.orientation = OrientationDialogue(self.parts, self.screen)
         self.fiches = FichesDialogue(self.parts)
         self.territory = TerritoryDialogue(self.parts, self.orientation, self.screen)
-        self.leads = LeadDialogue(self.parts, self.screen)
+        self.leads = LeadDialogue(self.parts, self.screen, self.territory.offered)
         self.partner = PartnerDialogue(self.parts.renderer, self.parts.partners)
         self.privacy = PrivacyDialogue(self.parts, self.screen)
         self.other = OtherInput(self.parts, self.screen)
@@ -263,7 +263,7 @@ class Conversation:
         if stage is not None and norm not in COMMANDS:
             if norm in CANCEL_WORDS:
                 return self.leads.action(state, "cancel")
-            return self.leads.typed(state, stage, raw)
+            return self.leads.typed(state, stage, text)  # whole: a long text is refused
         if norm in CANCEL_WORDS and state.session.form:
             return self.leads.action(state, "cancel")
         if not norm:

@@ -17,10 +17,12 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from bot.dialogue.router import Conversation
 from bot.leads.desk import PartnerDesk
+from bot.leads.erasure import erase_chat
 from bot.leads.handoff import HandoffDesk
+from bot.leads.limits import LeadLimiter, LeadLimits
 from bot.leads.operators import OperatorDesk
 from bot.leads.partners import Operator
-from bot.leads.store import LeadStore, create_lead, record_orientation
+from bot.leads.store import LeadStore, create_lead, on_behalf_key, record_orientation
 from bot.orientation.engine import Session
 from bot.orientation.share import Shares, link_reply, share_id, shared_replies
 from bot.platform.observe import LEADS, ORIENTATIONS
@@ -51,11 +53,13 @@ class ChatService:
         store: ConversationStore,
         attempts: int = 5,
         leads: LeadStore | None = None,
+        limits: LeadLimits | None = None,
     ) -> None:
         self.conversation = conversation
         self.store = store
         self.attempts = attempts
         self.leads = leads or LeadStore(store.engine)
+        self.limiter = LeadLimiter(store.engine, limits)
         #: shared results; each channel that can open one sets its link (`shares.links`)
         self.shares = Shares(store)
         self._desks(conversation)
@@ -131,9 +135,38 @@ class ChatService:
                 return Turn(session, [thanks], False)
             return self.conversation.handle_action(session, None)  # not theirs, or forged
         operator = self.operator(chat_key)
+        if action is not None and kind is Kind.lead:
+            refused = await self._over_limit(chat_key, action, operator)
+            if refused is not None:
+                return refused
         return await self.run(
             chat_key, lambda s: self.conversation.handle_action(s, action, operator), update_id
         )
+
+    async def _over_limit(
+        self, chat_key: str, action: Action, operator: Operator | None
+    ) -> Turn | None:
+        """Opening or sending a lead beyond the limits (bot.leads.limits): why not."""
+        verb, _, target = action.arg.partition(":")
+        if verb not in ("start", "send"):
+            return None
+        session, _ = await self.store.load(chat_key)
+        fields = session.fields
+        organisation = self.conversation.partners.get(
+            target if verb == "start" else fields.get("o", "")
+        )
+        if organisation is None or (verb == "send" and not session.form):
+            return None  # the dialogue answers (unknown organisation, already sent…)
+        on_behalf = operator is not None if verb == "start" else bool(fields.get("b"))
+        operator_id = operator.telegram_user_id if operator is not None and on_behalf else None
+        contact = fields.get("c") if verb == "send" else None
+        refusal = await self.limiter.check(chat_key, organisation.id, operator_id, contact)
+        if refusal is None:
+            return None
+        text = self.conversation.renderer.render(
+            "lead_form.j2", kind=refusal.kind, organisation=organisation.name, count=refusal.count
+        )
+        return Turn(session, [Reply(text)], False, notice=text)
 
     async def _operator_view(self, chat_key: str, action: Action) -> Turn:
         operator = self.operator(chat_key)
@@ -141,7 +174,7 @@ class ChatService:
         if action.kind is Kind.stats:
             reply = await self.operators.stats(operator)
         elif action.question and operator is not None:  # one lead the organisation sent
-            reply = await self.handoff.press(operator, chat_key, action)
+            reply = await self.handoff.press(operator, action)
         elif action.question:
             reply = self.operators.refusal()
         elif action.arg == "csv":
@@ -163,6 +196,9 @@ class ChatService:
         return self.conversation.other.failure(session)
 
     async def run(self, chat_key: str, step: Step, update_id: int | None = None) -> Turn:
+        """Run one input on the stored session. `update_id`: the Telegram update carrying
+        it; an update that already changed this conversation (Telegram re-sends it when
+        it did not get an answer in time) changes nothing and answers nothing."""
         session = Session()
         for _ in range(self.attempts):
             stored = await self.store.read(chat_key)
@@ -208,10 +244,13 @@ class ChatService:
                 if isinstance(effect, Missed):
                     await record_unrecognised(conn, effect.kind)
                     continue
+                # a lead qualified on someone's behalf is that person's, not the
+                # operator's: the operator's own /oublier leaves it alone
+                owner = on_behalf_key(effect.lead["id"]) if effect.operator_id else chat_key
                 await create_lead(
                     conn,
                     effect.lead,
-                    chat_key,
+                    owner,
                     effect.organisation,
                     effect.channels,
                     effect.operator_id,
@@ -223,7 +262,7 @@ class ChatService:
 
     def _erase_leads(self, chat_key: str) -> Also:
         async def also(conn: AsyncConnection) -> None:
-            await self.leads.erase_chat(conn, chat_key)
+            await erase_chat(conn, chat_key)
 
         return also
 

@@ -9,11 +9,12 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from bot.leads.moves import ChatMoves
 from bot.leads.partner_dialogue import PartnerDialogue
 from bot.leads.store import JobKind, Lead, LeadStatus, LeadStore
 from bot.platform.observe import LEADS
 from bot.screens.labels import DECLINE_REASONS
-from bot.screens.views import Action, Kind, Reply
+from bot.screens.views import Action, Kind, Reply, telegram_chat
 
 OPEN = {LeadStatus.new, LeadStatus.delivered}
 MOVES: dict[str, tuple[LeadStatus, set[LeadStatus]]] = {
@@ -34,11 +35,15 @@ class PartnerDesk:
         self.leads = leads
         self.dialogue = dialogue
         self.partners = dialogue.partners
+        self.moves = ChatMoves(leads.engine)
 
-    def _allowed(self, lead: Lead, chat_id: int, user_id: int | None) -> bool:
+    async def _allowed(self, lead: Lead, chat_id: int, user_id: int | None) -> bool:
         organisation = self.partners.get(lead.organisation)
-        if organisation is not None and organisation.telegram_chat_id == chat_id:
+        group = organisation.telegram_chat_id if organisation is not None else None
+        if group is not None and group == chat_id:
             return True
+        if group is not None and group in await self.moves.chats_moved_to(chat_id):
+            return True  # the group became a supergroup: its new id
         operator = self.partners.operator(user_id)
         return operator is not None and operator.organisation == lead.organisation
 
@@ -49,7 +54,7 @@ class PartnerDesk:
         lead = await self.leads.get(action.question)
         if lead is None:
             return DeskAnswer(notice("unknown"))
-        if not self._allowed(lead, chat_id, user_id):
+        if not await self._allowed(lead, chat_id, user_id):
             return DeskAnswer(notice("forbidden"))
         verb, _, code = action.arg.partition(":")
         if verb == "decline":
@@ -73,8 +78,13 @@ class PartnerDesk:
         return DeskAnswer(notice(status.value), self.dialogue.partner_lead(current))
 
     async def followup(self, chat_key: str, action: Action) -> bool:
-        """The person answers « were you contacted? »: recorded for their own lead only."""
+        """The person answers « were you contacted? »: recorded for their own lead only
+        (for a lead made on someone's behalf, the operator who sent it answers: the
+        question went to their chat)."""
         lead = await self.leads.get(action.question)
-        if lead is None or lead.chat_key != chat_key or action.arg not in ("yes", "no"):
+        if lead is None or action.arg not in ("yes", "no"):
+            return False
+        sender = lead.operator_id is not None and telegram_chat(chat_key) == lead.operator_id
+        if lead.chat_key != chat_key and not sender:
             return False
         return await self.leads.record_followup(lead.id, action.arg)

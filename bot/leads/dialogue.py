@@ -6,11 +6,14 @@ step that sends it (the `SendLead` effect), so a double click makes one lead.
 
 from __future__ import annotations
 
+import hashlib
 import secrets
+from collections.abc import Callable
 from datetime import UTC, datetime
 
-from bot.dialogue.parts import Parts, Screen
+from bot.dialogue.parts import Parts, Screen, short
 from bot.leads.model import (
+    DESCRIPTION_MAX,
     build_lead,
     check_contact,
     check_description,
@@ -42,6 +45,11 @@ _CHECKS = {"name": check_name, "contact": check_contact, "description": check_de
 #: the letters of an erasure code: no 0/O, 1/I/L that a person would mix up
 CODE_ALPHABET = "ABCDEFGHJKMNPQRSTUVWXYZ23456789"
 CODE_LENGTH = 8
+#: the description's limit as the person reads it (« 1 000 »)
+DESCRIPTION_LIMIT = f"{DESCRIPTION_MAX:,}".replace(",", "\u202f")
+
+#: the organisations offered with the result where the person is (`start` accepts no other)
+Offered = Callable[[State], list[Organisation]]
 
 
 def erasure_code() -> str:
@@ -49,18 +57,33 @@ def erasure_code() -> str:
     return "".join(secrets.choice(CODE_ALPHABET) for _ in range(CODE_LENGTH))
 
 
-def _lead_button(name: str, verb: str) -> list[Button]:
-    return [Button(button(name), Action(Kind.lead, verb))]
+def _lead_button(name: str, verb: str, **values: str) -> list[Button]:
+    return [Button(short(button(name, **values)), Action(Kind.lead, verb))]
 
 
 class LeadDialogue:
-    def __init__(self, parts: Parts, screen: Screen) -> None:
+    def __init__(self, parts: Parts, screen: Screen, offered: Offered | None = None) -> None:
         self.parts = parts
         self.screen = screen
+        self.offered = offered
 
     @property
     def consent_version(self) -> str:
         return self.parts.renderer.source_version("consent.j2")
+
+    def _sender(self, session: Session) -> Operator | None:
+        """The operator recording this form for someone, if it is one."""
+        operator_id = session.fields.get("b")
+        return self.parts.partners.operator(int(operator_id)) if operator_id else None
+
+    def consent_version_for(
+        self, organisation: Organisation, sender: Operator | None = None
+    ) -> str:
+        """The version of the consent text as this organisation's consent screen shows it
+        (the template, the organisation's name and retention, the operator's organisation
+        for a lead on someone's behalf): stored with the lead."""
+        text = html_to_text(self.consent_text(organisation, sender))
+        return hashlib.sha256(text.encode("utf-8")).hexdigest()[:12]
 
     def consent_text(self, organisation: Organisation, sender: Operator | None = None) -> str:
         """The consent read to the person; `sender`: the operator recording it for them,
@@ -99,6 +122,7 @@ class LeadDialogue:
             organisation=organisation.name,
             on_behalf=bool(fields.get("b")),
             person=fields.get("n", ""),
+            limit=DESCRIPTION_LIMIT,
             **context,
         )
         rows: list[list[Button]] = []
@@ -125,13 +149,17 @@ class LeadDialogue:
             return self.parts.stale(state, self.screen)
         stage = fields.get("s")
         cleared = Session(session.answers, session.place, False)
+        if verb in ("yes", "no") and target != organisation.id:  # another consent screen's
+            return self.parts.stale(state, self.screen)
         if verb == "cancel" or (verb == "no" and stage == "consent"):
             kind = "refused" if verb == "no" else "cancelled"
             reply = self._form_reply(kind, organisation, session)
             return Turn(cleared, [reply, *self.screen(cleared)], True)
         if verb == "yes" and stage == "consent":
             given = datetime.now(UTC).isoformat(timespec="seconds")
-            new = session.with_form(s="name", t=given, v=self.consent_version)
+            sender = self._sender(session)
+            version = self.consent_version_for(organisation, sender)
+            new = session.with_form(s="name", t=given, v=version)
             return Turn(new, [self._form_reply("name", organisation, new)], True)
         if verb == "fix" and stage == "confirm":
             new = session.with_form(s="name")
@@ -147,17 +175,23 @@ class LeadDialogue:
             return self._notice(state, "no_partner")
         if not state.finished:
             return self._notice(state, "not_ready", operator is not None)
+        if self.offered is not None and chosen not in self.offered(state):
+            # a forged button, or the place changed
+            return self._notice(state, "not_offered", operator is not None)
         new = Session(session.answers, session.place, False).with_form(o=chosen.id, s="consent")
         if operator is not None:  # consent is asked of the person, recorded by the operator
             new = new.with_form(b=str(operator.telegram_user_id))
             text = self.parts.renderer.render("consent_operator.j2", organisation=chosen.name)
             text += "\n\n" + self.consent_text(chosen, operator)
             rows = [
-                _lead_button("consent_yes_on_behalf", "yes"),
-                _lead_button("consent_no_on_behalf", "no"),
+                _lead_button("consent_yes_on_behalf", f"yes:{chosen.id}", organisation=chosen.name),
+                _lead_button("consent_no_on_behalf", f"no:{chosen.id}"),
             ]
             return Turn(new, [Reply(text, rows)], True)
-        rows = [_lead_button("consent_yes", "yes"), _lead_button("consent_no", "no")]
+        rows = [
+            _lead_button("consent_yes", f"yes:{chosen.id}", organisation=chosen.name),
+            _lead_button("consent_no", f"no:{chosen.id}"),
+        ]
         return Turn(new, [Reply(self.consent_text(chosen), rows)], True)
 
     def _notice(self, state: State, kind: str, on_behalf: bool = False) -> Turn:
@@ -176,7 +210,9 @@ class LeadDialogue:
         checked = _CHECKS[stage](text)
         if checked.value is None:
             problem = "contact_unknown" if checked.problem == "contact" else checked.problem
-            return Turn(session, [self._form_reply(problem, organisation, session)], False)
+            length = len(text.strip())
+            reply = self._form_reply(problem, organisation, session, length=length)
+            return Turn(session, [reply], False)
         following = FORM_STAGES[FORM_STAGES.index(stage) + 1]
         new = session.with_form(**{stage[0]: checked.value, "s": following})
         if following != "confirm":
@@ -223,7 +259,7 @@ class LeadDialogue:
             contact=fields["c"],
             description=fields["d"],
             consent_text=html_to_text(self.consent_text(organisation, operator)),
-            consent_version=fields.get("v", self.consent_version),
+            consent_version=fields.get("v", self.consent_version_for(organisation, operator)),
         )
         lead["consent"]["given_at"] = fields.get("t", lead["consent"]["given_at"])
         code, sender = None, ""

@@ -16,11 +16,12 @@ import uuid
 from collections.abc import Callable
 from datetime import UTC, datetime
 
+from bot.dialogue.parts import short
 from bot.leads.dialogue import CODE_ALPHABET, CODE_LENGTH, LeadDialogue, operator_record
 from bot.leads.partner_dialogue import follow_buttons
 from bot.leads.partners import Operator, Organisation
 from bot.leads.sent import SentLeads
-from bot.leads.store import Lead, LeadStatus, LeadStore
+from bot.leads.store import Lead, LeadStatus, LeadStore, on_behalf_key
 from bot.platform.observe import LEADS
 from bot.screens.labels import DECLINE_REASONS, LEAD_STATUS_LABELS, button, group
 from bot.screens.render import html_to_text
@@ -77,7 +78,7 @@ class HandoffDesk:
     def _person(lead: Lead) -> str:
         return str(lead.data.get("person", {}).get("name", ""))
 
-    async def press(self, operator: Operator, chat_key: str, action: Action) -> Reply:
+    async def press(self, operator: Operator, action: Action) -> Reply:
         """A button of an operator on a lead their organisation sent."""
         lead = await self.leads.get(action.question)
         if lead is None:
@@ -118,7 +119,7 @@ class HandoffDesk:
         if verb == "send" and not self.covered(lead):  # forged: the person was not asked
             return self.choose(lead, target, operator)
         if verb in ("send", "agree"):
-            return await self.hand_on(lead, target, operator, chat_key, fresh=verb == "agree")
+            return await self.hand_on(lead, target, operator, fresh=verb == "agree")
         return self._reply("gone")
 
     def _about(self, lead: Lead) -> dict[str, object]:
@@ -206,8 +207,9 @@ class HandoffDesk:
             return self._reply(
                 "confirm", [*rows, cancel], person=self._person(lead), target=target.name
             )
+        agree = short(button("consent_yes_on_behalf", organisation=target.name))
         rows = [
-            [Button(button("consent_yes_on_behalf"), Action(Kind.leads, f"agree:{key}", lead.id))],
+            [Button(agree, Action(Kind.leads, f"agree:{key}", lead.id))],
             [Button(button("consent_no_on_behalf"), Action(Kind.leads, "show", lead.id))],
         ]
         consent = self.form.consent_text(target, operator)
@@ -216,7 +218,7 @@ class HandoffDesk:
         )
 
     async def hand_on(
-        self, lead: Lead, target: Organisation, operator: Operator, chat_key: str, fresh: bool
+        self, lead: Lead, target: Organisation, operator: Operator, fresh: bool
     ) -> Reply:
         """The same answers, to another partner: a new lead, delivered like the first."""
         member = self.partners.get(operator.organisation)
@@ -234,14 +236,14 @@ class HandoffDesk:
         if fresh:  # the person was asked again, for this partner
             data["consent"] = {
                 "text": html_to_text(self.form.consent_text(target, operator)),
-                "version": self.form.consent_version,
+                "version": self.form.consent_version_for(target, operator),
                 "given_at": moment,
                 "by": "operator",
                 "other_partners": True,
             }
         stored = await self.leads.create(
             data,
-            chat_key,
+            on_behalf_key(data["id"]),
             target.id,
             target.channels,
             operator_id=operator.telegram_user_id,
@@ -258,9 +260,8 @@ class HandoffDesk:
         """Erase the person's leads everywhere Boussole holds them; the partners told."""
         erased = await self.leads.erase_leads([x.id for x in await self._chain(lead)])
         LEADS.labels("erased").inc(len(erased))
-        return sorted(
-            {self._name(x.organisation) for x in erased if x.status is not LeadStatus.new}
-        )
+        # told: the partners that have or may have it (a delivery attempt started)
+        return sorted({self._name(x.organisation) for x, channels in erased if channels})
 
     # ------------------------------------------------------------ the person's code
 

@@ -21,6 +21,8 @@ from typing import Any, Protocol
 import httpx
 
 from bot.leads.delivery import DeliveryError, SmtpSettings, post_webhook, send_email
+from bot.leads.erasure import erasure_unblocked
+from bot.leads.moves import ChatMoves
 from bot.leads.partner_dialogue import PartnerDialogue
 from bot.leads.partners import Organisation
 from bot.leads.sent import SentLeads
@@ -35,10 +37,26 @@ BACKOFF = [30, 60, 120, 300, 600, 1800] + [3600] * 20
 REMINDERS = 2  # a partner who does not answer is reminded at most this many times
 
 
-class Messenger(Protocol):
-    """Sends a reply to a Telegram chat (implemented by bot/app.py)."""
+#: one attempt never outlives its job's lease (`LEASE`, 2 minutes): it is cut after this
+ATTEMPT_LIMIT = 60.0
 
-    async def send(self, chat_id: int, reply: Reply) -> None: ...
+
+class ChatMoved(Exception):
+    """The Bot API says this group became a supergroup, with a new id."""
+
+    def __init__(self, new_chat_id: int) -> None:
+        super().__init__(new_chat_id)
+        self.new_chat_id = new_chat_id
+
+
+class Messenger(Protocol):
+    """Sends a reply to a Telegram chat (implemented by bot/channels/telegram.py)."""
+
+    async def send(self, chat_id: int, reply: Reply) -> list[int]:
+        """The ids of the messages sent; raises `ChatMoved` or `DeliveryError`."""
+        ...
+
+    async def edit(self, chat_id: int, message_id: int, reply: Reply) -> None: ...
 
 
 def backoff(attempts: int, first: float = BACKOFF[0]) -> timedelta:
@@ -67,17 +85,21 @@ class Outbox:
         self.reminder_after = reminder_after
         self.followup_after = followup_after
         self.client = client or httpx.AsyncClient(trust_env=False)
+        self.moves = ChatMoves(leads.engine)
         self._wake = asyncio.Event()
 
     async def close(self) -> None:
         await self.client.aclose()
 
-    async def run_once(self) -> int:
-        """Perform the jobs due now; how many were attempted."""
-        jobs = await self.leads.claim()
-        for job in jobs:
-            await self.perform(job)
-        return len(jobs)
+    async def run_once(self, most: int = 20) -> int:
+        """Perform the jobs due now, each claimed just before its attempt (so its lease
+        covers that attempt only); how many were attempted."""
+        done = 0
+        while done < most and (jobs := await self.leads.claim(limit=1)):
+            for job in jobs:
+                await self.perform(job)
+            done += len(jobs)
+        return done
 
     def wake(self) -> None:
         """A lead was just stored by this process: deliver it now rather than at the next
@@ -102,12 +124,20 @@ class Outbox:
 
     async def perform(self, job: Job) -> None:
         try:
-            await self._perform(job)
+            async with asyncio.timeout(ATTEMPT_LIMIT):
+                sent = await self._perform(job)
+        except TimeoutError:
+            DELIVERIES.labels(job.kind.value, job.channel or "-", "retry").inc()
+            log.warning("job %s (%s) took too long; will be retried", job.id, job.kind)
+            await self._retry(job, "attempt too long")
+            return
         except DeliveryError as exc:
             if exc.permanent or job.attempts >= len(BACKOFF):
                 DELIVERIES.labels(job.kind.value, job.channel or "-", "failed").inc()
                 log.warning("job %s (%s) failed for good: %s", job.id, job.kind, exc.reason)
                 await self.leads.fail(job, exc.reason)
+                if job.kind is JobKind.deliver:
+                    await self._undeliverable(job)
             else:
                 DELIVERIES.labels(job.kind.value, job.channel or "-", "retry").inc()
                 log.info("job %s (%s) will be retried: %s", job.id, job.kind, exc.reason)
@@ -116,30 +146,50 @@ class Outbox:
         except Exception as exc:
             DELIVERIES.labels(job.kind.value, job.channel or "-", "retry").inc()
             log.exception("job %s (%s) raised", job.id, job.kind)
-            await self.leads.retry(job, type(exc).__name__, backoff(job.attempts, self.first_retry))
+            await self._retry(job, type(exc).__name__)
             return
         DELIVERIES.labels(job.kind.value, job.channel or "-", "ok").inc()
-        await self.leads.done(job)
+        await self.leads.done(job, sent)
+        if job.kind is JobKind.deliver and job.channel and not await self.leads.get(job.lead_id):
+            # erased during this attempt: the notice waiting behind it goes now
+            await erasure_unblocked(self.leads.engine, job.lead_id, job.channel)
+
+    async def _retry(self, job: Job, reason: str) -> None:
+        await self.leads.retry(job, reason, backoff(job.attempts, self.first_retry))
+        if job.kind is JobKind.deliver and job.channel:
+            await erasure_unblocked(self.leads.engine, job.lead_id, job.channel)
+
+    async def _undeliverable(self, job: Job) -> None:
+        """A delivery failed for good: when every channel did, the lead is failed and the
+        person (or the operator who sent it) is told, with other contacts."""
+        if job.channel:
+            await erasure_unblocked(self.leads.engine, job.lead_id, job.channel)
+        lead = await self.leads.fail_if_undeliverable(job.lead_id)
+        if lead is not None:
+            LEADS.labels(LeadStatus.failed.value).inc()
+            log.warning("lead %s could not be delivered on any channel", lead.id)
 
     # ---------------------------------------------------------------- one job
 
-    async def _perform(self, job: Job) -> None:
+    async def _perform(self, job: Job) -> list[tuple[int, int]]:
+        """Do one job; the Telegram messages it sent to a partner, if any."""
         if job.kind is JobKind.erased:
             await self._erased(job)
-            return
+            return []
         lead = await self.leads.get(job.lead_id)
         if lead is None:  # erased at the person's request, or purged: nothing to do
-            return
+            return []
         if job.kind is JobKind.deliver:
-            await self._deliver(job, lead)
-        elif job.kind is JobKind.notify:
+            return await self._deliver(job, lead)
+        if job.kind is JobKind.notify:
             await self._tell_person(lead, self.dialogue.lead_notice(lead, job.payload))
         elif job.kind is JobKind.remind:
-            await self._remind(job, lead)
+            return await self._remind(job, lead)
         elif job.kind is JobKind.followup and self._still_waiting(lead):
             await self._tell_person(lead, self.dialogue.followup_question(lead))
         elif job.kind is JobKind.unanswered:
             await self._unanswered(lead)
+        return []
 
     @staticmethod
     def _still_waiting(lead: Lead) -> bool:
@@ -160,7 +210,7 @@ class Outbox:
         lead: dict[str, Any],
         event: str,
         reply: Callable[[], Reply],
-    ) -> None:
+    ) -> list[tuple[int, int]]:
         if channel == "webhook":
             assert organisation.webhook_url and organisation.webhook_secret
             secret = organisation.webhook_secret.get_secret_value()
@@ -170,41 +220,69 @@ class Outbox:
                 raise DeliveryError("no SMTP server configured (SMTP_HOST)", permanent=False)
             await send_email(self.smtp, organisation.email, lead, event)
         elif channel == "telegram":
-            if self.messenger is None or organisation.telegram_chat_id is None:
-                raise DeliveryError("no Telegram bot to deliver with", permanent=False)
-            await self.messenger.send(organisation.telegram_chat_id, reply())
+            return await self._send_telegram(organisation, reply())
         else:
             raise DeliveryError(f"unknown channel {channel!r}", permanent=True)
+        return []
 
-    async def _deliver(self, job: Job, lead: Lead) -> None:
+    async def _send_telegram(
+        self, organisation: Organisation, reply: Reply
+    ) -> list[tuple[int, int]]:
+        if self.messenger is None or organisation.telegram_chat_id is None:
+            raise DeliveryError("no Telegram bot to deliver with", permanent=False)
+        chat = await self.moves.moved_chat(organisation.telegram_chat_id)
+        try:
+            ids = await self.messenger.send(chat, reply)
+        except ChatMoved as moved:  # the group became a supergroup: follow it at once
+            await self.moves.record_move(organisation.telegram_chat_id, moved.new_chat_id)
+            log.warning(
+                "partners file: organisation %s's Telegram group is now a supergroup; "
+                "replace telegram_chat_id %s by %s in PARTNERS_FILE",
+                organisation.id,
+                organisation.telegram_chat_id,
+                moved.new_chat_id,
+            )
+            chat = moved.new_chat_id
+            ids = await self.messenger.send(chat, reply)
+        return [(chat, message_id) for message_id in ids]
+
+    async def _deliver(self, job: Job, lead: Lead) -> list[tuple[int, int]]:
         organisation = self._organisation(job)
         reply = partial(self.dialogue.partner_lead, lead)
-        await self._send(organisation, job.channel or "", lead.data, "lead.created", reply)
-        if await self.leads.mark_delivered(lead, self.reminder_after, self.followup_after):
+        sent = await self._send(organisation, job.channel or "", lead.data, "lead.created", reply)
+        channels = organisation.channels
+        if await self.leads.mark_delivered(
+            lead, self.reminder_after, self.followup_after, channels
+        ):
             LEADS.labels("delivered").inc()
+        return sent
 
-    async def _remind(self, job: Job, lead: Lead) -> None:
+    async def _remind(self, job: Job, lead: Lead) -> list[tuple[int, int]]:
+        """One reminder on one channel (a failing channel never repeats the others)."""
         if lead.status is not LeadStatus.delivered:  # someone answered: no reminder
-            return
+            return []
         organisation = self._organisation(job)
         reply = partial(self.dialogue.partner_lead, lead, reminder=True)
-        channels: Sequence[str] = organisation.channels
+        channels: Sequence[str] = [job.channel] if job.channel else organisation.channels
+        sent: list[tuple[int, int]] = []
         for channel in channels:
-            await self._send(organisation, channel, lead.data, "lead.reminder", reply)
+            sent += await self._send(organisation, channel, lead.data, "lead.reminder", reply)
         number = int(job.payload.get("n", 1))
         if number < REMINDERS:
             await self.leads.enqueue(
                 JobKind.remind,
                 lead.id,
-                f"remind:{number + 1}",
+                f"remind:{number + 1}:{job.channel}" if job.channel else f"remind:{number + 1}",
                 due_at=now() + self.reminder_after,
                 organisation=lead.organisation,
+                channel=job.channel,
                 payload={"n": number + 1},
             )
         else:  # the last reminder: if it goes unanswered too, whoever sent the lead is told
             await self.leads.enqueue(
                 JobKind.unanswered, lead.id, "unanswered", due_at=now() + self.reminder_after
             )
+        return sent
 
     async def _unanswered(self, lead: Lead) -> None:
         """Nobody took the lead after the reminders: never left silent. The operator who
@@ -217,14 +295,34 @@ class Outbox:
             LEADS.labels("unanswered").inc()
 
     async def _erased(self, job: Job) -> None:
+        """The erasure notice on one channel; in the partner's Telegram group, the
+        messages that carried the lead are edited to say the data was erased."""
         organisation = self._organisation(job)
         notice: dict[str, Any] = {"id": job.lead_id, "organisation": {"id": organisation.id}}
         reply = partial(self.dialogue.erased_notice, job.lead_id)
-        for channel in organisation.channels:
+        channels = [job.channel] if job.channel else organisation.channels
+        for channel in channels:
+            if channel == "telegram" and await self._edit_erased(job.lead_id, reply()):
+                continue
             await self._send(organisation, channel, notice, "lead.erased", reply)
 
+    async def _edit_erased(self, lead_id: str, reply: Reply) -> bool:
+        """Blank every message sent about the lead; False when none could be edited."""
+        if self.messenger is None:
+            return False
+        edited = False
+        for chat, message_id in await self.leads.sent_messages(lead_id):
+            try:
+                await self.messenger.edit(await self.moves.moved_chat(chat), message_id, reply)
+                edited = True
+            except DeliveryError as exc:  # deleted by the partner, too old…
+                log.info("could not blank an erased lead's message: %s", exc.reason)
+        return edited
+
     async def _tell_person(self, lead: Lead, reply: Reply) -> None:
-        chat_id = telegram_chat(lead.chat_key)
+        """The person, in their chat; for a lead qualified by an operator on someone's
+        behalf (the person has no chat with Boussole), the operator."""
+        chat_id = telegram_chat(lead.chat_key) or lead.operator_id
         if chat_id is None or self.messenger is None:
             return  # a console conversation: the status shows in « mesdonnees »
         await self.messenger.send(chat_id, reply)

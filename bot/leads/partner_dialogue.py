@@ -73,7 +73,7 @@ class PartnerDialogue:
         rows: list[list[Button]] = []
         if lead.on_behalf:
             rows = follow_buttons(lead.id, hand_on=event in ("declined", "unanswered"))
-        elif event in ("declined", "unanswered"):
+        elif event in ("declined", "unanswered", "failed"):
             rows = [[Button(button("other_contacts"), Action(Kind.contacts))]]
         return Reply(text, rows)
 

@@ -117,14 +117,27 @@ class PartnersError(Exception):
     pass
 
 
+def _yaml_error(path: Path, exc: yaml.YAMLError) -> str:
+    """Where the YAML syntax error is, without any of the file's content."""
+    mark = getattr(exc, "problem_mark", None)
+    where = f", ligne {mark.line + 1}, colonne {mark.column + 1}" if mark is not None else ""
+    return (
+        f"{path}{where} : erreur de syntaxe YAML ({type(exc).__name__}). Vérifiez à cet "
+        "endroit les guillemets (fermés ?), les « : » dans une valeur (mettez-la entre "
+        "guillemets) et l'indentation (des espaces, jamais de tabulation)."
+    )
+
+
 def load_partners(path: Path | None, contacts: set[str] | None = None) -> Partners:
     """The partners file, checked; no file means no partner (no lead can be sent)."""
     if path is None:
         return Partners()
     try:
         data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
-    except (OSError, yaml.YAMLError) as exc:
-        raise PartnersError(f"{path} : illisible ({exc})") from exc
+    except OSError as exc:
+        raise PartnersError(f"{path} : illisible ({type(exc).__name__})") from None
+    except yaml.YAMLError as exc:  # never its text: it quotes the line, a secret maybe
+        raise PartnersError(_yaml_error(path, exc)) from None
     try:
         partners = Partners.model_validate(data)
     except ValidationError as exc:

@@ -9,21 +9,11 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import delete, select, update
+from sqlalchemy import select, update
 from sqlalchemy.exc import IntegrityError
 
-from bot.leads.store import (
-    JobKind,
-    JobRow,
-    Lead,
-    LeadRow,
-    LeadStatus,
-    LeadStore,
-    _lead,
-    create_lead,
-    enqueue,
-    now,
-)
+from bot.leads.erasure import erase_leads
+from bot.leads.store import Lead, LeadRow, LeadStatus, LeadStore, _lead, create_lead, now
 
 
 class SentLeads(LeadStore):
@@ -74,24 +64,8 @@ class SentLeads(LeadStore):
             )
             return result.rowcount == 1
 
-    async def erase_leads(self, lead_ids: list[str]) -> list[Lead]:
-        """Delete these leads and their pending jobs, and queue the notice to each
-        organisation that received one (as for a person's own erasure)."""
-        async with self.engine.begin() as conn:
-            rows = (await conn.execute(select(LeadRow).where(LeadRow.id.in_(lead_ids)))).all()
-            leads = [_lead(r) for r in rows]
-            for lead in leads:
-                await conn.execute(
-                    delete(JobRow).where(JobRow.lead_id == lead.id, JobRow.status == "pending")
-                )
-                if lead.status is not LeadStatus.new:
-                    await enqueue(
-                        conn,
-                        JobKind.erased,
-                        lead.id,
-                        "erased",
-                        organisation=lead.organisation,
-                        payload={"id": lead.id, "organisation": lead.organisation},
-                    )
-            await conn.execute(delete(LeadRow).where(LeadRow.id.in_([x.id for x in leads])))
-        return leads
+    async def erase_leads(self, lead_ids: list[str]) -> list[tuple[Lead, list[str]]]:
+        """Erase these leads the way every erasure goes (`bot.leads.erasure`): each
+        channel that has or may have one is told, whatever its delivery's state; each
+        lead erased, with the channels told."""
+        return await erase_leads(self.engine, lead_ids)

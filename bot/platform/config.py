@@ -79,6 +79,13 @@ class Settings(BaseSettings):
     partners_file: Path | None = None
     #: leads are deleted this many days after they were sent
     lead_retention_days: int = Field(default=365, ge=1)
+    #: leads one person may send in 24 hours (one open lead per organisation in any case)
+    lead_daily_cap: int = Field(default=5, ge=1)
+    #: leads an operator may qualify on behalf of people in 24 hours
+    lead_daily_cap_operator: int = Field(default=40, ge=1)
+    #: level of the libraries' loggers (telegram, httpx, SQL drivers, uvicorn): they log
+    #: request parameters (personal data, secrets) at DEBUG, so they stay quiet unless asked
+    log_library_level: str = "WARNING"
     #: a partner who has not answered a lead is reminded after this many hours
     partner_reminder_hours: float = Field(default=72, gt=0)
     #: the person is asked whether they were contacted this many days after delivery
@@ -110,6 +117,10 @@ class Settings(BaseSettings):
     #: signs the web chat's anti-forgery tokens; needed when several processes serve it
     #: (by default WEBHOOK_SECRET, or a random key per process)
     web_secret: SecretStr | None = None
+    #: at start, attempts to reach the Bot API before giving up, and the first wait
+    #: between two of them (seconds, doubled each time)
+    startup_attempts: int = Field(default=6, ge=1)
+    startup_first_wait: float = Field(default=2.0, gt=0)
     log_level: str = "INFO"
     #: `text` for a terminal, `json` (one object per line) for a log collector
     log_format: Literal["text", "json"] = "text"

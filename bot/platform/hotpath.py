@@ -102,6 +102,8 @@ class SqliteLane:
         conn.execute("PRAGMA journal_mode=WAL")
         conn.execute("PRAGMA synchronous=NORMAL")
         conn.execute(f"PRAGMA busy_timeout={wait_ms}")
+        # as the engine's connections: what a write replaces is overwritten (/oublier)
+        conn.execute("PRAGMA secure_delete=ON")
         return conn
 
     def _connection(self) -> sqlite3.Connection:

@@ -67,12 +67,58 @@ def hashed(chat_id: int | str) -> str:
     return hashlib.sha256(str(chat_id).encode()).hexdigest()[:12]
 
 
-class JsonFormatter(logging.Formatter):
+#: the libraries whose loggers print request parameters (personal data, secrets) at DEBUG
+LIBRARY_LOGGERS = (
+    "telegram",
+    "httpx",
+    "httpcore",
+    "hpack",
+    "aiosqlite",
+    "asyncpg",
+    "sqlalchemy",
+    "uvicorn",
+    "apscheduler",
+    "aiosmtpd",
+    "mail.log",
+)
+REDACTED = "<secret>"
+
+
+class Redacting(logging.Formatter):
+    """A formatter that removes secrets from the whole line: the message, its arguments,
+    an exception's text and its traceback (`InvalidToken: The token … was rejected`)."""
+
+    secrets: tuple[str, ...] = ()
+
+    def redact(self, line: str) -> str:
+        for secret in self.secrets:
+            line = line.replace(secret, REDACTED)
+        return line
+
+    def format(self, record: logging.LogRecord) -> str:
+        return self.redact(super().format(record))
+
+
+def use_secrets(handler: logging.Handler, secrets: list[str]) -> None:
+    """Make `handler` redact these secrets (and keep its formatter's layout)."""
+    formatter = handler.formatter
+    if not isinstance(formatter, Redacting):
+        layout = formatter._fmt if formatter is not None else None
+        formatter = Redacting(layout)
+        handler.setFormatter(formatter)
+    # the longest first: a secret that contains another is removed whole
+    formatter.secrets = tuple(sorted({s for s in secrets if len(s) >= 8}, key=len, reverse=True))
+
+
+class JsonFormatter(Redacting):
     """One JSON object per line, with the fields given in `extra=`."""
 
     FIELDS = ("update", "chat", "ms", "outcome")
 
     def format(self, record: logging.LogRecord) -> str:
+        return self.redact(self._json(record))
+
+    def _json(self, record: logging.LogRecord) -> str:
         data: dict[str, object] = {
             "time": datetime.fromtimestamp(record.created, UTC).isoformat(timespec="milliseconds"),
             "level": record.levelname.lower(),

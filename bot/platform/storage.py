@@ -125,7 +125,19 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
     cursor.execute("PRAGMA journal_mode=WAL")
     cursor.execute("PRAGMA synchronous=NORMAL")
     cursor.execute("PRAGMA busy_timeout=15000")
+    # erased rows are overwritten with zeros, whatever this build's default (/oublier)
+    cursor.execute("PRAGMA secure_delete=ON")
     cursor.close()
+
+
+async def checkpoint(engine: AsyncEngine) -> None:
+    """After an erasure on SQLite: copy the write-ahead log into the database file (where
+    `secure_delete` has zeroed the erased rows) and truncate it, so that no copy of the
+    erased data stays on disk. PostgreSQL keeps dead rows until VACUUM (docs/guarantees.md)."""
+    if engine.dialect.name != "sqlite":
+        return
+    async with engine.connect() as conn:
+        await conn.exec_driver_sql("PRAGMA wal_checkpoint(TRUNCATE)")
 
 
 MIGRATIONS = Path(__file__).resolve().parent / "migrations"
@@ -277,6 +289,7 @@ class ConversationStore:
             await conn.execute(delete(_TABLE).where(ConversationRow.chat_key == chat_key))
             if also is not None:
                 await also(conn)
+        await checkpoint(self.engine)
 
     async def purge(self, older_than: timedelta) -> int:
         """Delete the conversations without any message for `older_than`; how many went."""

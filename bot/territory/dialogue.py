@@ -2,15 +2,17 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import replace
 
 from bot.dialogue.parts import Parts, Screen, short
+from bot.leads.partners import Organisation
 from bot.orientation.dialogue import OrientationDialogue
 from bot.orientation.engine import NO_PLACE, Session, State
 from bot.screens.labels import button
 from bot.screens.render import split_reply
 from bot.screens.views import Action, Button, Kind, Missed, Reply, Turn
-from bot.territory.routing import effective_profile
+from bot.territory.routing import Match, effective_profile
 from knowledge.loader import normalize
 
 #: how many website buttons and « être mis en relation » buttons a routing screen carries
@@ -113,6 +115,23 @@ class TerritoryDialogue:
         )
         return Reply(self.parts.renderer.render("nearby.j2", nearby=view))
 
+    def _partners(self, contacts: Sequence[Match]) -> list[Organisation]:
+        """The partner organisations among the contacts shown, as many as are offered."""
+        found = (self.parts.partners.for_contact(m.item_id) for m in contacts)
+        return [o for o in found if o is not None][:MAX_PARTNERS]
+
+    def offered(self, state: State) -> list[Organisation]:
+        """The organisations « Être mis en relation » is offered with, for this result
+        and this place (a lead can only go to one of them)."""
+        place = self.parts.geo.from_key(state.session.place or "")
+        if not state.finished or place is None:
+            return []
+        recommended = [r.scheme.id for r in self.parts.engine.result(state).recommended]
+        routing = self.parts.router.route(
+            place, effective_profile(state.facts), state.facts.get("stage"), recommended
+        )
+        return self._partners(routing.contacts)
+
     def routing_reply(self, state: State, only: str | None = None, more: bool = False) -> Reply:
         place = self.parts.geo.from_key(state.session.place or "")
         recommended: list[str] = []
@@ -144,11 +163,7 @@ class TerritoryDialogue:
             if m.website and only != "funders"
         ][:MAX_LINKS]
         if state.finished and only != "funders":
-            partners = [
-                organisation
-                for m in routing.contacts
-                if (organisation := self.parts.partners.for_contact(m.item_id)) is not None
-            ]
+            partners = self._partners(routing.contacts)
             rows[:0] = [
                 [
                     Button(
@@ -156,7 +171,7 @@ class TerritoryDialogue:
                         Action(Kind.lead, f"start:{o.id}"),
                     )
                 ]
-                for o in partners[:MAX_PARTNERS]
+                for o in partners
             ]
         if hidden:
             rows.append([Button(button("more_contacts"), Action(Kind.contacts, "more"))])
