@@ -262,3 +262,24 @@ def test_a_resource_following_an_answer_the_tree_never_gives_is_refused(
     assert "réponse inconnue « moyen » pour « size »" in message
     assert "grand, ne_sais_pas, petit" in message  # the values it may use
     assert "question inconnue « sector »" in message
+
+
+@pytest.mark.parametrize(
+    ("departement", "pathway"),
+    [
+        ("35", "Trajectoir'ESS, les accompagnateurs de l'ESS en Bretagne"),
+        ("59", "Tremplin HDF, les accompagnateurs de l'ESS en Hauts-de-France"),
+        ("38", "Acc'ESS, les accompagnateurs de l'ESS en Auvergne-Rhône-Alpes"),
+        ("49", "ESSor, la plateforme d'accompagnement de l'ESS en Pays de la Loire"),
+        ("37", "Les développeurs économiques de l'ESS en Centre-Val de Loire"),
+    ],
+)
+def test_each_region_with_a_sourced_pathway_shows_its_own_first(
+    parts: Parts, departement: str, pathway: str
+) -> None:
+    view = parts.nearby.find(parts.geo.dep_candidate(departement), "porteur", "idee", [])
+    names = [r.name for r in view.resources]
+    assert names[0] == pathway
+    assert names.count(pathway) == 1 and "Le Réseau national des incubateurs de l'ESS" in names
+    others = [r for r in parts.nearby.nearby.resources if r.topic == "creation" and r.regions]
+    assert sum(r.name in names for r in others) == 1  # never another région's
