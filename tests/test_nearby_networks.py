@@ -52,6 +52,8 @@ def who_helps(parts: Parts, dep: str, profile: str, schemes: list[str]) -> str:
         ("d:53", "Laval - Grand Saint-Nicolas"),
         ("d:91", "Epinay-sous-Sénart - Plaine et Cinéastes"),
         ("d:10", "Troyes - Champagne"),
+        ("d:95", "Cergy"),
+        ("d:09", "Saint-Girons et six communes du Couserans"),
     ],
 )
 def test_a_collectivite_sees_a_newly_listed_territory_near_it(
@@ -72,7 +74,7 @@ def test_gironde_names_both_of_its_territories(parts: Parts) -> None:
 def test_every_listed_territory_is_sourced_dated_and_due_for_review(kb: KnowledgeBase) -> None:
     near = kb.nearby
     territories = [i for i in near.initiatives if i.kind == "tzcld"]
-    assert len(territories) >= 63  # of the 87 habilitated after the decree of 11 February 2026
+    assert len(territories) >= 71  # of the 87 habilitated after the decree of 11 February 2026
     assert len({i.id for i in territories}) == len(territories)
     for item in territories:
         file = near.files[item.id].rsplit("/", 1)[-1].removesuffix(".yaml")
