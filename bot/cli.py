@@ -172,7 +172,8 @@ def cmd_kb_check(args: argparse.Namespace) -> int:
     near = kb.nearby
     print(
         f"  près de chez vous : {len(near.initiatives)} initiatives, {len(near.maps)} listes de"
-        f" réseaux, {len(near.calls)} appels, {len(near.resources)} ressources"
+        f" réseaux, {len(near.directories)} annuaires, {len(near.calls)} appels,"
+        f" {len(near.resources)} ressources"
     )
     from knowledge.routing_rules import load_routing_rules
 

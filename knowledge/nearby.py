@@ -60,7 +60,7 @@ class Initiative(_Strict):
     website: Url | None = None
     sources: list[Id] = Field(min_length=1)
     verified_at: date
-    review_by: date | None = None
+    review_by: date  # a list of territories or laureates changes: say when to look again
 
 
 class NetworkMap(_Strict):
@@ -71,6 +71,28 @@ class NetworkMap(_Strict):
     name: Text
     url: Url
     what: UserText
+    sources: list[Id] = Field(min_length=1)
+    verified_at: date
+
+
+class MemberDirectory(_Strict):
+    """A network's public directory of its members, for a company looking for partners nearby.
+
+    Regional (a CRESS's list of the ESS companies of its région, art. 6 of the loi ESS) or
+    `national: true`, the fallback shown, and said to be national, where a région has none.
+    Shown to the `profiles` it names, or for a recommended scheme among `schemes`.
+    """
+
+    id: Id
+    name: Text
+    offered_by: Text
+    what: UserText
+    url: Url | None = None
+    national: bool = False
+    regions: list[str] = Field(default_factory=list)
+    profiles: list[Audience] = Field(default_factory=list)
+    schemes: list[Id] = Field(default_factory=list)
+    review_by: date  # a directory moves or closes: say when to look again
     sources: list[Id] = Field(min_length=1)
     verified_at: date
 
@@ -140,6 +162,7 @@ class NearbyFile(_Strict):
     sources: dict[Id, Source] = Field(min_length=1)
     initiatives: list[Initiative] = Field(default_factory=list)
     maps: list[NetworkMap] = Field(default_factory=list)
+    directories: list[MemberDirectory] = Field(default_factory=list)
     calls: list[Call] = Field(default_factory=list)
     aid_search: AidSearch | None = None
     resources: list[Resource] = Field(default_factory=list)
@@ -151,6 +174,7 @@ class Nearby(_Strict):
     sources: dict[str, Source] = Field(default_factory=dict)
     initiatives: list[Initiative] = Field(default_factory=list)
     maps: list[NetworkMap] = Field(default_factory=list)
+    directories: list[MemberDirectory] = Field(default_factory=list)
     calls: list[Call] = Field(default_factory=list)
     aid_search: AidSearch | None = None
     resources: list[Resource] = Field(default_factory=list)
@@ -172,6 +196,7 @@ def load_nearby(
         "sources": {},
         "initiatives": [],
         "maps": [],
+        "directories": [],
         "calls": [],
         "resources": [],
         "files": {},
@@ -205,7 +230,7 @@ def load_nearby(
             problems.extend(_check_resources(parsed, rel, node, facts))
         for key, src in parsed.sources.items():
             merged["sources"][f"{path.stem}:{key}"] = src
-        for section in ("initiatives", "maps", "calls", "resources"):
+        for section in ("initiatives", "maps", "directories", "calls", "resources"):
             for item in getattr(parsed, section):
                 merged[section].append(item)
                 merged["files"][item.id] = rel
@@ -226,7 +251,10 @@ def _entry_id(data: Any, loc: list[Any]) -> str:
 
 def _fix(err: Any) -> str:
     if err["type"] == "missing":
-        return "ajoutez ce champ : chaque entrée a `sources` et `verified_at` (knowledge/nearby.py)"
+        return (
+            "ajoutez ce champ : chaque entrée a `sources`, `verified_at` et, si elle peut "
+            "changer, `review_by` (knowledge/nearby.py)"
+        )
     if err["type"] == "extra_forbidden":
         return "supprimez ce champ ou corrigez son nom (faute de frappe ?)"
     if err["type"] in ("date_from_datetime_parsing", "date_parsing", "date_type"):
@@ -246,6 +274,7 @@ def _check_file(
     sections: list[tuple[str, list[Any]]] = [
         ("initiatives", list(parsed.initiatives)),
         ("maps", list(parsed.maps)),
+        ("directories", list(parsed.directories)),
         ("calls", list(parsed.calls)),
         ("resources", list(parsed.resources)),
     ]
@@ -287,6 +316,8 @@ def _check_file(
                     )
             if isinstance(item, Initiative):
                 out.extend(_check_places(item, rel, node, at, departements))
+            if isinstance(item, MemberDirectory):
+                out.extend(_check_directory(item, rel, node, at))
     search = parsed.aid_search
     if search is not None:
         for key in search.sources:
@@ -321,7 +352,7 @@ def _check_resources(
     out = []
     for i, res in enumerate(parsed.resources):
         at: list[Any] = ["resources", i]
-        out.extend(_unknown_regions(res.regions, rel, res.id, node, at))
+        out.extend(_unknown_regions(res, rel, node, at))
         for fact, values in res.answers.items():
             if fact not in facts:
                 out.append(
@@ -373,40 +404,61 @@ def _check_places(
                     _line_of(node, [*at, "departements"]),
                 )
             )
-    for code in item.regions:
-        if code not in REGIONS:
-            out.append(
-                Problem(
-                    rel,
-                    item.id,
-                    f"région inconnue « {code} »",
-                    "utilisez un code INSEE de région (« 53 »)",
-                    _line_of(node, [*at, "regions"]),
-                )
-            )
+    out.extend(_unknown_regions(item, rel, node, at))
     return out
 
 
 def _unknown_regions(
-    codes: list[str], rel: str, entry: str, node: Any, at: list[Any]
+    item: Initiative | MemberDirectory | Resource, rel: str, node: Any, at: list[Any]
 ) -> list[Problem]:
     return [
         Problem(
             rel,
-            entry,
+            item.id,
             f"région inconnue « {code} »",
             "utilisez un code INSEE de région (« 53 »)",
             _line_of(node, [*at, "regions"]),
         )
-        for code in codes
+        for code in item.regions
         if code not in REGIONS
     ]
+
+
+def _check_directory(item: MemberDirectory, rel: str, node: Any, at: list[Any]) -> list[Problem]:
+    out = []
+    if item.national == bool(item.regions):
+        out.append(
+            Problem(
+                rel,
+                item.id,
+                "un annuaire est soit national, soit régional",
+                "donnez `national: true` ou `regions` (codes INSEE), pas les deux",
+                _line_of(node, at),
+            )
+        )
+    out.extend(_unknown_regions(item, rel, node, at))
+    if not item.profiles and not item.schemes:
+        out.append(
+            Problem(
+                rel,
+                item.id,
+                "à qui le montrer ?",
+                "ajoutez `profiles` (ex. [entreprise]) ou `schemes`",
+                _line_of(node, at),
+            )
+        )
+    return out
 
 
 def nearby_review(nearby: Nearby, today: date) -> list[Problem]:
     """Past `review_by` dates and closed calls still listed: `kb check` refuses them."""
     out = []
-    dated: list[Any] = [*nearby.initiatives, *nearby.calls, *nearby.resources]
+    dated: list[Any] = [
+        *nearby.initiatives,
+        *nearby.directories,
+        *nearby.calls,
+        *nearby.resources,
+    ]
     for item in dated:
         file = nearby.files.get(item.id, f"knowledge/{NEARBY_DIR}")
         if item.review_by is not None and item.review_by < today:

@@ -391,6 +391,9 @@ class NationalRule(Strict):
 
     contact: Id
     regional_kind: ContactKind
+    #: shown to the user with the national body where the place has no contact of that kind,
+    #: so they know it is a national relay; « {where} » becomes « en Bretagne »
+    said: UserText | None = None
     why: Text  # for curators: what it adds only where the regional ones are missing
 
 

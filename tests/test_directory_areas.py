@@ -78,7 +78,6 @@ def test_a_town_answering_long_term_unemployment_sees_the_tzcld_warning(
 ) -> None:
     answers = {
         "profil": "collectivite",
-        "collectivite_type": "commune",
         "collectivite_enjeu": "chomage_longue_duree",
     }
     session = Session()

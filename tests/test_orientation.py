@@ -107,7 +107,7 @@ def test_je_ne_sais_pas_never_turns_a_recommendation_into_aucun_cadre(
 
 
 def test_every_question_where_one_may_not_know_offers_je_ne_sais_pas(kb: KnowledgeBase) -> None:
-    who = {"profil", "reseau_pour_qui", "collectivite_type"}  # who is speaking: always known
+    who = {"profil", "reseau_pour_qui"}  # who is speaking: always known
     missing = [
         q.id for q in kb.tree.questions if q.id not in who and not any(o.unknown for o in q.options)
     ]

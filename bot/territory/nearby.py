@@ -14,12 +14,14 @@ from dataclasses import dataclass, field
 from urllib.parse import urlencode
 
 from bot.territory.geography import Candidate
+from bot.territory.routing import in_region
 from knowledge.loader import KnowledgeBase
 from knowledge.nearby import (
     KIND_SCHEMES,
     SHOWN_WHEN_FOUND,
     Initiative,
     InitiativeKind,
+    MemberDirectory,
     Resource,
 )
 from knowledge.schema import Contact, ContactKind
@@ -76,6 +78,11 @@ class NearbyView:
     local_services: list[Item] = field(default_factory=list)  # Département's ESS service…
     state_service: Item | None = None
     resources: list[Item] = field(default_factory=list)
+    #: where a company finds ESS partners near it: its région's directory, else the national one
+    partners: list[Item] = field(default_factory=list)
+    #: no directory known for the région: the national one is shown, and said so (« en Bretagne »)
+    partners_national_in: str | None = None
+    partners_cress: str | None = None  # the région's active CRESS, which keeps its own list
 
     @property
     def links(self) -> list[tuple[str, str]]:
@@ -83,6 +90,7 @@ class NearbyView:
         items = [i for g in self.groups for i in g.items]
         items += [m for _, m in self.none_known if m is not None]
         items += [s for s in (self.region_service, self.state_service) if s is not None]
+        items += self.partners
         return [(i.name, i.website) for i in items if i.website]
 
 
@@ -127,6 +135,7 @@ class NearbyFinder:
         view.calls = self._calls(place, profile, stage, schemes)
         view.state_service = self._state(place, schemes)
         view.resources = self._resources(place, profile, stage, schemes, answers or {})
+        self._partners(view, place, profile, schemes)
         return view
 
     # ------------------------------------------------------------------ pieces
@@ -236,6 +245,31 @@ class NearbyFinder:
             )
             out.append(Item(f"{call.name} ({call.offered_by})", call.what, call.url, when))
         return out[:2]
+
+    def _partners(
+        self,
+        view: NearbyView,
+        place: Candidate | None,
+        profile: str | None,
+        schemes: Sequence[str],
+    ) -> None:
+        """The ESS directory of the place's région, or the national one said as such."""
+
+        def wanted(d: MemberDirectory) -> bool:
+            return (profile is not None and profile in d.profiles) or bool(
+                set(d.schemes) & set(schemes)
+            )
+
+        dirs = [d for d in self.nearby.directories if wanted(d)]
+        regional = [d for d in dirs if place is not None and place.region.code in d.regions]
+        chosen = regional or [d for d in dirs if d.national]
+        view.partners = [Item(f"{d.name} ({d.offered_by})", d.what, d.url) for d in chosen[:1]]
+        if view.partners and not regional and place is not None:
+            view.partners_national_in = in_region(place.region.code)
+            cress = [
+                c for c in self._active(ContactKind.cress) if place.region.code in c.scope.regions
+            ]
+            view.partners_cress = cress[0].name if cress else None
 
     def _resources(
         self,

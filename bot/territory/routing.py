@@ -38,6 +38,8 @@ EXPECTED_KINDS = (
     ContactKind.urscop,
     ContactKind.reseau_ess,
 )
+#: kinds whose known gap in a région is said in its own line (« Pas de CRESS en Normandie »)
+GAP_KINDS_SAID = (ContactKind.cress, ContactKind.france_active)
 KIND_LABELS = {
     ContactKind.cress: "CRESS",
     ContactKind.france_active: "France Active",
@@ -251,6 +253,7 @@ class Router:
         national = [m for m, _ in contacts if m.level == "national" and m.item_id not in redundant][
             :MAX_NATIONAL
         ]
+        self._say_fallbacks(national, place)
         funders = [m for m, _ in self._rank(self.kb.funders, place, profile, stage, schemes)]
         return Routing(
             territory=place,
@@ -261,6 +264,42 @@ class Router:
             regional=self.regional_body(place),
         )
 
+    def _say_fallbacks(self, national: list[Match], place: Candidate | None) -> None:
+        """A national body standing in for a missing regional one says so, in plain words.
+
+        Only where the place has no contact of that kind at all (not where one was merely
+        left out), and not where a known gap of the région already says it.
+        """
+        if place is None:
+            return
+        rules = {r.contact: r for r in self.rules.national if r.said}
+        here = {
+            c.kind
+            for c in self.kb.contacts
+            if c.active and self._level(c.scope, place) in ("departement", "region")
+        }
+        told = {
+            g.kind
+            for g in self.kb.gaps
+            if g.region == place.region.code and g.kind in GAP_KINDS_SAID
+        }
+        for match in national:
+            rule = rules.get(match.item_id)
+            if rule is None or rule.said is None or rule.regional_kind in here | told:
+                continue
+            match.reason = rule.said.replace(
+                "{where}", self._missing_where(rule.regional_kind, place)
+            )
+
+    def _missing_where(self, kind: ContactKind, place: Candidate) -> str:
+        """« en Bretagne », or the département where the région has one elsewhere."""
+        code = place.region.code
+        in_the_region = self.gaps().get(code)
+        elsewhere = in_the_region is not None and kind not in in_the_region
+        if elsewhere and kind in EXPECTED_KINDS and place.departement is not None:
+            return f"dans le département {place.departement.name}"
+        return in_region(code)
+
     def known_gaps(self, place: Candidate | None) -> list[tuple[str, str]]:
         if place is None:
             return []
@@ -268,8 +307,7 @@ class Router:
         return [
             (KIND_LABELS[g.kind], names.get(g.instead or "", "le réseau national"))
             for g in self.kb.gaps
-            if g.region == place.region.code
-            and g.kind in (ContactKind.cress, ContactKind.france_active)
+            if g.region == place.region.code and g.kind in GAP_KINDS_SAID
         ]
 
     def regional_body(self, place: Candidate | None) -> str | None:
