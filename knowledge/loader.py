@@ -291,7 +291,12 @@ def load_knowledge(root: Path | None = None) -> KnowledgeBase:
         digest.update((root / INTENTS_FILE).read_bytes())
     intents, intent_problems = load_intents(root)
     problems.extend(intent_problems)
-    nearby = load_nearby(root, schemes, set(), _read_yaml, problems, digest)
+    facts: dict[str, set[str]] | None = None
+    if tree is not None:  # what a resource's `answers` may name
+        facts = {}
+        for question in tree.questions:
+            facts.setdefault(question.fact, set()).update(o.value for o in question.options)
+    nearby = load_nearby(root, schemes, set(), _read_yaml, problems, digest, facts)
 
     if problems:
         raise KnowledgeError(problems)

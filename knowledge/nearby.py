@@ -136,16 +136,23 @@ class AidSearch(_Strict):
 
 
 class Resource(_Strict):
-    """A national resource for a situation: partners for a company, land, peers, running."""
+    """A resource for a situation: partners for a company, land, peers, running, creation.
+
+    Who it is for narrows it: `profiles` (an unknown profile passes) and `regions` (only for a
+    place in one of them). When it helps is a situation: a recommended fiche among `schemes`,
+    the stage among `stages`, or an answer among `answers` (fact -> values of tree.yaml); when
+    several are listed, any one of them is enough (bot/territory/nearby.py)."""
 
     id: Id
-    topic: Id  # partners, land, peers, running
+    topic: Id  # partners, land, peers, running, creation, training
     name: Text
     what: UserText
     website: Url | None = None
     schemes: list[Id] = Field(default_factory=list)
     profiles: list[Audience] = Field(default_factory=list)
     stages: list[Stage] = Field(default_factory=list)
+    answers: dict[Id, list[Id]] = Field(default_factory=dict)
+    regions: list[str] = Field(default_factory=list)
     review_by: date | None = None
     sources: list[Id] = Field(min_length=1)
     verified_at: date
@@ -181,8 +188,10 @@ def load_nearby(
     read: Any,
     problems: list[Problem],
     digest: Any,
+    facts: dict[str, set[str]] | None = None,
 ) -> Nearby:
-    """knowledge/nearby/*.yaml, each entry checked (sources, places, fiches)."""
+    """knowledge/nearby/*.yaml, each entry checked (sources, places, fiches); `facts`: the
+    tree's facts and their values, which a resource's `answers` must use."""
     merged: dict[str, Any] = {
         "sources": {},
         "initiatives": [],
@@ -217,6 +226,8 @@ def load_nearby(
                 )
             continue
         problems.extend(_check_file(parsed, rel, node, schemes, departements, seen))
+        if facts is not None:
+            problems.extend(_check_resources(parsed, rel, node, facts))
         for key, src in parsed.sources.items():
             merged["sources"][f"{path.stem}:{key}"] = src
         for section in ("initiatives", "maps", "directories", "calls", "resources"):
@@ -334,6 +345,40 @@ def _check_file(
     return out
 
 
+def _check_resources(
+    parsed: NearbyFile, rel: str, node: Any, facts: dict[str, set[str]]
+) -> list[Problem]:
+    """A resource's régions are INSEE codes; its answers are facts and values of tree.yaml."""
+    out = []
+    for i, res in enumerate(parsed.resources):
+        at: list[Any] = ["resources", i]
+        out.extend(_unknown_regions(res, rel, node, at))
+        for fact, values in res.answers.items():
+            if fact not in facts:
+                out.append(
+                    Problem(
+                        rel,
+                        res.id,
+                        f"réponse à une question inconnue « {fact} »",
+                        "utilisez le `fact` d'une question de tree.yaml (« sector », « stage »…)",
+                        _line_of(node, [*at, "answers"]),
+                    )
+                )
+                continue
+            for value in values:
+                if value not in facts[fact]:
+                    out.append(
+                        Problem(
+                            rel,
+                            res.id,
+                            f"réponse inconnue « {value} » pour « {fact} »",
+                            f"utilisez une valeur de tree.yaml : {', '.join(sorted(facts[fact]))}",
+                            _line_of(node, [*at, "answers"]),
+                        )
+                    )
+    return out
+
+
 def _check_places(
     item: Initiative, rel: str, node: Any, at: list[Any], departements: set[str]
 ) -> list[Problem]:
@@ -364,7 +409,7 @@ def _check_places(
 
 
 def _unknown_regions(
-    item: Initiative | MemberDirectory, rel: str, node: Any, at: list[Any]
+    item: Initiative | MemberDirectory | Resource, rel: str, node: Any, at: list[Any]
 ) -> list[Problem]:
     return [
         Problem(

@@ -107,7 +107,8 @@ class FichesDialogue:
             return ""
         state = self.parts.engine.state(session)
         profile = effective_profile(state.facts)
-        view = self.parts.nearby.find(place, profile, state.facts.get("stage"), [scheme.id])
+        stage = state.facts.get("stage")
+        view = self.parts.nearby.find(place, profile, stage, [scheme.id], state.facts)
         return self.parts.renderer.render("nearby.j2", nearby=view, short=True)
 
     def schemes_list(self, session: Session) -> Reply:

@@ -111,7 +111,11 @@ class TerritoryDialogue:
         if state.finished:
             recommended = [r.scheme.id for r in self.parts.engine.result(state).recommended]
         view = self.parts.nearby.find(
-            place, effective_profile(state.facts), state.facts.get("stage"), recommended
+            place,
+            effective_profile(state.facts),
+            state.facts.get("stage"),
+            recommended,
+            state.facts,
         )
         return Reply(self.parts.renderer.render("nearby.j2", nearby=view))
 

@@ -9,7 +9,7 @@ Région's ESS service, named even when its website is not sourced.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from urllib.parse import urlencode
 
@@ -22,10 +22,13 @@ from knowledge.nearby import (
     Initiative,
     InitiativeKind,
     MemberDirectory,
+    Resource,
 )
 from knowledge.schema import Contact, ContactKind
 
 MAX_INITIATIVES = 3
+#: resources shown at most (those of the result's fiches first)
+MAX_RESOURCES = 4
 KIND_LABELS = {
     InitiativeKind.tzcld: "territoire zéro chômeur",
     InitiativeKind.ptce: "PTCE",
@@ -106,7 +109,9 @@ class NearbyFinder:
         profile: str | None = None,
         stage: str | None = None,
         schemes: Sequence[str] = (),
+        answers: Mapping[str, str | None] | None = None,
     ) -> NearbyView:
+        """`answers`: the facts the person gave (for resources that follow an answer)."""
         view = NearbyView(place=place)
         kinds = self.kinds_for(schemes)
         if place is not None:
@@ -129,7 +134,7 @@ class NearbyFinder:
         view.aids_url, view.aids_by_place = self.aids_link(place, profile, schemes)
         view.calls = self._calls(place, profile, stage, schemes)
         view.state_service = self._state(place, schemes)
-        view.resources = self._resources(profile, stage, schemes)
+        view.resources = self._resources(place, profile, stage, schemes, answers or {})
         self._partners(view, place, profile, schemes)
         return view
 
@@ -267,15 +272,31 @@ class NearbyFinder:
             view.partners_cress = cress[0].name if cress else None
 
     def _resources(
-        self, profile: str | None, stage: str | None, schemes: Sequence[str]
+        self,
+        place: Candidate | None,
+        profile: str | None,
+        stage: str | None,
+        schemes: Sequence[str],
+        answers: Mapping[str, str | None],
     ) -> list[Item]:
-        out = []
+        """Those for this person (profile, région) in this situation (a recommended fiche, the
+        stage or an answer: any listed one is enough); those of the result's fiches first."""
+        found: list[tuple[bool, Resource]] = []
         for res in self.nearby.resources:
-            if res.schemes and not set(res.schemes) & set(schemes):
-                continue
             if res.profiles and profile is not None and profile not in res.profiles:
                 continue
-            if res.stages and (stage is None or stage not in res.stages):
+            if res.regions and (place is None or place.region.code not in res.regions):
                 continue
-            out.append(Item(res.name, res.what, res.website, res.topic))
-        return out[:3]
+            by_scheme = bool(set(res.schemes) & set(schemes))
+            situations = [answers.get(fact) in values for fact, values in res.answers.items()]
+            if res.schemes:
+                situations.append(by_scheme)
+            if res.stages:
+                situations.append(stage in res.stages)
+            if situations and not any(situations):
+                continue
+            found.append((by_scheme, res))
+        found.sort(key=lambda pair: not pair[0])  # stable: the file's order otherwise
+        return [
+            Item(res.name, res.what, res.website, res.topic) for _, res in found[:MAX_RESOURCES]
+        ]
