@@ -6,8 +6,11 @@ its département only do not. The loader refuses an EPCI that INSEE does not kno
 
 from __future__ import annotations
 
+import html
+import re
 import shutil
 from pathlib import Path
+from urllib.parse import parse_qs, urlsplit
 
 import pytest
 
@@ -157,3 +160,28 @@ def test_an_epci_that_is_not_a_siren_is_refused(tmp_path: Path) -> None:
     text = str(error.value)
     assert "knowledge/nearby/trieves.yaml" in text and "appel_trieves" in text
     assert "epcis" in text
+
+
+# ---------------------------------------------------------------- Aides-territoires (point 2)
+
+
+def test_the_aids_link_is_filtered_by_the_region_where_its_id_is_published(
+    conversation: Conversation,
+) -> None:
+    text = nearby_text(conversation, MENS, "association")
+    link = re.search(r'href="(https://aides-territoires[^"]+)"', text)
+    assert link is not None
+    query = parse_qs(urlsplit(html.unescape(link.group(1))).query)
+    assert query["perimeter_id"] == ["70973"]  # Auvergne-Rhône-Alpes, from its API docs
+    assert query["targeted_audiences"] == ["association"]
+    assert "filtrées pour votre projet et votre région" in text
+    assert "tapez votre commune dans « Votre territoire »" in text
+
+
+def test_without_a_published_id_the_person_is_told_to_type_their_commune(
+    conversation: Conversation,
+) -> None:
+    text = nearby_text(conversation, "d:58")  # the Nièvre: no id published for it
+    assert "perimeter" not in text
+    assert "filtrées pour votre projet : sur la page, tapez votre commune dans" in text
+    assert "« Votre territoire »" in text

@@ -65,6 +65,7 @@ class NearbyView:
     none_known: list[tuple[str, Item | None]] = field(default_factory=list)
     aids_url: str = ""
     aids_by_place: bool = False  # the aids link is filtered by the territory too
+    aids_where: str = ""  # by which: « votre département », « votre région »
     calls: list[Item] = field(default_factory=list)
     region_service: Item | None = None
     local_services: list[Item] = field(default_factory=list)  # Département's ESS service…
@@ -119,6 +120,8 @@ class NearbyFinder:
             view.region_service = self._public(place, ContactKind.collectivite, region=True)
             view.local_services = self._departement_services(place)
         view.aids_url, view.aids_by_place = self.aids_link(place, profile, schemes)
+        if view.aids_by_place:
+            view.aids_where = self._perimeter(place)[1]
         view.calls = self._calls(place, profile, stage, schemes)
         view.state_service = self._state(place, schemes)
         view.resources = self._resources(profile, stage, schemes)
@@ -193,14 +196,21 @@ class NearbyFinder:
             params[search.audience_param] = audience
         keyword = next((search.keywords[s] for s in schemes if s in search.keywords), None)
         params[search.keyword_param] = keyword or search.default_keyword
-        perimeter = None
-        if place is not None:
-            if place.departement is not None:
-                perimeter = search.perimeters.get(f"d:{place.departement.code}")
-            perimeter = perimeter or search.perimeters.get(f"r:{place.region.code}")
+        perimeter = self._perimeter(place)[0]
         if perimeter:
             params[search.perimeter_param] = perimeter
         return f"{search.base_url}?{urlencode(params)}", perimeter is not None
+
+    def _perimeter(self, place: Candidate | None) -> tuple[str | None, str]:
+        """Aides-territoires' own perimeter id for the place, where it is published."""
+        search = self.nearby.aid_search
+        if place is None or search is None:
+            return None, ""
+        if place.departement is not None:
+            found = search.perimeters.get(f"d:{place.departement.code}")
+            if found:
+                return found, "votre département"
+        return search.perimeters.get(f"r:{place.region.code}"), "votre région"
 
     def _calls(
         self,
