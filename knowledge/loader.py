@@ -33,6 +33,7 @@ from knowledge.checks import (
     normalize,
 )
 from knowledge.nearby import Nearby, load_nearby
+from knowledge.places import epci_problems
 from knowledge.schema import (
     Case,
     Contact,
@@ -386,6 +387,8 @@ def _load_directory(
                                 _line_of(node, [*at, "schemes"]),
                             )
                         )
+                where = _line_of(node, [*at, "scope", "epcis"])
+                problems.extend(epci_problems(item.scope.epcis, rel, item.id, where))
                 for key in item.sources:
                     if key not in directory.sources:
                         problems.append(

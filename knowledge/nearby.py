@@ -17,7 +17,18 @@ from typing import Annotated, Any
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, ValidationError
 
 from knowledge.checks import Problem, _line_of
-from knowledge.schema import REGIONS, Audience, Id, Scope, Source, Stage, Text, UserText
+from knowledge.places import epci_problems
+from knowledge.schema import (
+    REGIONS,
+    Audience,
+    Id,
+    Scope,
+    Siren,
+    Source,
+    Stage,
+    Text,
+    UserText,
+)
 
 Url = Annotated[str, StringConstraints(pattern=r"^https?://\S+$")]
 NEARBY_DIR = "nearby"
@@ -56,6 +67,8 @@ class Initiative(_Strict):
     kind: InitiativeKind
     departements: list[str] = Field(default_factory=list)
     regions: list[str] = Field(default_factory=list)  # when only the région is known
+    #: the intercommunalité it runs in (SIREN), when it is one: its communes see it first
+    epcis: list[Siren] = Field(default_factory=list)
     what: UserText | None = None
     website: Url | None = None
     sources: list[Id] = Field(min_length=1)
@@ -318,6 +331,10 @@ def _check_file(
                 out.extend(_check_places(item, rel, node, at, departements))
             if isinstance(item, MemberDirectory):
                 out.extend(_check_directory(item, rel, node, at))
+            if isinstance(item, Initiative | Call):
+                epcis = item.epcis if isinstance(item, Initiative) else item.scope.epcis
+                where = _line_of(node, [*at, "epcis" if isinstance(item, Initiative) else "scope"])
+                out.extend(epci_problems(epcis, rel, item.id, where))
     search = parsed.aid_search
     if search is not None:
         for key in search.sources:

@@ -280,20 +280,29 @@ class Stage(StrEnum):
     existant = "existant"
 
 
+#: the SIREN of an EPCI (intercommunalité à fiscalité propre), as INSEE publishes it
+Siren = Annotated[str, StringConstraints(pattern=r"^[0-9]{9}$")]
+
+
 class Scope(Strict):
-    """Where an organisation acts: nationally, or in régions / départements (INSEE codes)."""
+    """Where an organisation acts: nationally, or in régions / départements (INSEE codes), or
+    in intercommunalités (`epcis`: SIREN codes, checked against knowledge/geo/)."""
 
     national: bool = False
     regions: list[str] = Field(default_factory=list)
     departements: list[str] = Field(default_factory=list)
+    #: the EPCI it serves: a person of one of their communes sees it first; anyone else (a
+    #: commune outside, a place named by its département only) does not, unless the entry
+    #: also names their département or région
+    epcis: list[Siren] = Field(default_factory=list)
     #: where it really acts when that is finer than a département (EPCI, bassin de vie),
     #: in plain French, shown with the contact (« avec les intercommunalités qu'il accompagne »)
     area: UserText | None = None
 
     @model_validator(mode="after")
     def _somewhere(self) -> Scope:
-        if not (self.national or self.regions or self.departements):
-            raise ValueError("scope needs national: true, regions or departements")
+        if not (self.national or self.regions or self.departements or self.epcis):
+            raise ValueError("scope needs national: true, regions, departements or epcis")
         unknown = [r for r in self.regions if r not in REGIONS]
         if unknown:
             raise ValueError(f"unknown région codes {unknown}: use INSEE codes such as '32'")

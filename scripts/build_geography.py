@@ -7,9 +7,11 @@ It runs `npm pack @etalab/decoupage-administratif@VERSION` (the npm registry onl
 the regions, départements and current communes (plus the Paris/Lyon/Marseille
 arrondissements, whose postal codes people type), and the former communes the package
 knows by name (communes déléguées and associées, with the commune they belong to today),
-and writes a compact, committed file. Communes merged without keeping a delegated status
-(Florac, in Florac-Trois-Rivières since 2016) are not in the package by their old name:
-only their old INSEE code (`anciensCodes`) is, which people do not type.
+and the EPCI (intercommunalités à fiscalité propre: SIREN, name, member communes; an
+arrondissement belongs to its city's EPCI), and writes a compact, committed file.
+Communes merged without keeping a delegated status (Florac, in Florac-Trois-Rivières since
+2016) are not in the package by their old name: only their old INSEE code (`anciensCodes`)
+is, which people do not type.
 Data: Licence Ouverte / Open Licence, credit Etalab (code officiel géographique, INSEE).
 """
 
@@ -43,6 +45,8 @@ def build(version: str) -> dict[str, object]:
         regions = json.loads((data / "regions.json").read_text(encoding="utf-8"))
         deps = json.loads((data / "departements.json").read_text(encoding="utf-8"))
         communes = json.loads((data / "communes.json").read_text(encoding="utf-8"))
+        epcis = json.loads((data / "epci.json").read_text(encoding="utf-8"))
+    epci_of = {m["code"]: e["code"] for e in epcis for m in e["membres"]}
     rows = []
     current = {c["code"]: c for c in communes if c["type"] == "commune-actuelle"}
     former = sorted(
@@ -64,6 +68,9 @@ def build(version: str) -> dict[str, object]:
                 c["departement"],
                 c.get("codesPostaux", []),
                 c.get("population") or 0,
+                # the SIREN of its EPCI; "" when in none (four single-commune islands,
+                # the overseas collectivités)
+                epci_of.get(c.get("commune") or c["code"], ""),
             ]
         )
     rows.sort(key=lambda r: r[0])
@@ -72,6 +79,7 @@ def build(version: str) -> dict[str, object]:
         "licence": "Licence Ouverte / Open Licence — Etalab",
         "regions": {r["code"]: r["nom"] for r in regions},
         "departements": {d["code"]: [d["nom"], d["region"]] for d in deps},
+        "epcis": {e["code"]: e["nom"] for e in sorted(epcis, key=lambda e: e["code"])},
         "communes": rows,
         "former": [list(pair) for pair in former],
     }
@@ -87,6 +95,7 @@ def main() -> int:
         f"{OUT}: {len(payload['communes'])} communes, "  # type: ignore[arg-type]
         f"{len(payload['departements'])} départements, "  # type: ignore[arg-type]
         f"{len(payload['former'])} anciennes communes, "  # type: ignore[arg-type]
+        f"{len(payload['epcis'])} EPCI, "  # type: ignore[arg-type]
         f"{OUT.stat().st_size // 1024} KiB"
     )
     return 0

@@ -1,5 +1,8 @@
 """Resolve what a person types into a commune, a département and a région, offline.
 
+A commune also knows its EPCI (its intercommunalité: SIREN code and name), so that a contact
+whose real area is an intercommunalité can be matched; a département or a région has none.
+
 Postal codes, département numbers and names, commune names with accents, hyphens and
 abbreviations ("St", "Ste", "s/", "Clermont-Fd"), former communes (déléguées, associées:
 today's commune), région names. Only an exact name is taken: a name matched approximately
@@ -84,6 +87,8 @@ class Candidate:
     commune: Place | None = None
     postal_code: str | None = None
     score: float = 100.0
+    #: the commune's EPCI (SIREN, name); None for a département, a région or a commune in none
+    epci: Place | None = None
 
     @property
     def label(self) -> str:
@@ -143,6 +148,7 @@ class _Commune:
     dep: str
     postal_codes: tuple[str, ...]
     population: int
+    epci: str | None = None  # SIREN of its EPCI
 
 
 class Geography:
@@ -153,11 +159,16 @@ class Geography:
         self.departements: dict[str, tuple[str, str]] = {
             code: (name, region) for code, (name, region) in data["departements"].items()
         }
+        #: EPCI by SIREN: their names
+        self.epcis: dict[str, str] = data.get("epcis", {})
+        siren = {code: code for code in self.epcis}  # one string per EPCI, shared by its communes
         self.communes: dict[str, _Commune] = {}
         self._by_postal: dict[str, list[_Commune]] = {}
         self._by_name: dict[str, list[_Commune]] = {}
-        for code, name, dep, postals, population in data["communes"]:
-            commune = _Commune(code, name, dep, tuple(postals), population)
+        for code, name, dep, postals, population, *epci in data["communes"]:
+            commune = _Commune(
+                code, name, dep, tuple(postals), population, siren.get(epci[0]) if epci else None
+            )
             self.communes[code] = commune
             for postal in postals:
                 self._by_postal.setdefault(postal, []).append(commune)
@@ -209,6 +220,7 @@ class Geography:
             Place(commune.code, commune.name),
             postal,
             score,
+            Place(commune.epci, self.epcis[commune.epci]) if commune.epci else None,
         )
 
     def from_key(self, key: str) -> Candidate | None:

@@ -1,7 +1,8 @@
 """What is near the person: initiatives that already run, open aids, the public ESS services.
 
 Built from knowledge/nearby/ and the `collectivite` / `etat` contacts of the directory. Every
-place gets an answer: the initiatives known in its département (and its région's), or an
+place gets an answer: the initiatives known in its intercommunalité first (a commune's EPCI),
+then its département (and its région's), or an
 explicit « aucune connue » with the network's own map; a link to Aides-territoires' search
 filtered by audience and theme (and by territory where its perimeter id is known); the
 Région's ESS service, named even when its website is not sourced.
@@ -14,7 +15,7 @@ from dataclasses import dataclass, field
 from urllib.parse import urlencode
 
 from bot.territory.geography import Candidate
-from bot.territory.routing import in_region
+from bot.territory.routing import LEVEL_ORDER, in_region, scope_level
 from knowledge.loader import KnowledgeBase
 from knowledge.nearby import (
     KIND_SCHEMES,
@@ -73,6 +74,7 @@ class NearbyView:
     none_known: list[tuple[str, Item | None]] = field(default_factory=list)
     aids_url: str = ""
     aids_by_place: bool = False  # the aids link is filtered by the territory too
+    aids_where: str = ""  # by which: « votre département », « votre région »
     calls: list[Item] = field(default_factory=list)
     region_service: Item | None = None
     local_services: list[Item] = field(default_factory=list)  # Département's ESS service…
@@ -115,7 +117,10 @@ class NearbyFinder:
         view = NearbyView(place=place)
         kinds = self.kinds_for(schemes)
         if place is not None:
-            found = [i for i in self.nearby.initiatives if self._here(i, place)]
+            found = sorted(
+                (i for i in self.nearby.initiatives if self._here(i, place) is not None),
+                key=lambda i: self._here(i, place) or 0,  # its intercommunalité's first
+            )
             for kind in kinds:
                 mine = [self._item(i, place) for i in found if i.kind == kind]
                 if mine:
@@ -132,6 +137,8 @@ class NearbyFinder:
             view.region_service = self._public(place, ContactKind.collectivite, region=True)
             view.local_services = self._departement_services(place)
         view.aids_url, view.aids_by_place = self.aids_link(place, profile, schemes)
+        if view.aids_by_place:
+            view.aids_where = self._perimeter(place)[1]
         view.calls = self._calls(place, profile, stage, schemes)
         view.state_service = self._state(place, schemes)
         view.resources = self._resources(place, profile, stage, schemes, answers or {})
@@ -141,15 +148,20 @@ class NearbyFinder:
     # ------------------------------------------------------------------ pieces
 
     @staticmethod
-    def _here(item: Initiative, place: Candidate) -> bool:
+    def _here(item: Initiative, place: Candidate) -> int | None:
+        """0 in the place's EPCI, 1 in its département, 2 in its région; None elsewhere."""
+        if place.epci is not None and place.epci.code in item.epcis:
+            return 0
         if place.departement is not None and place.departement.code in item.departements:
-            return True
-        return place.region.code in item.regions
+            return 1
+        return 2 if place.region.code in item.regions else None
 
     @staticmethod
     def _item(item: Initiative, place: Candidate) -> Item:
         where = ""
-        if item.regions and not item.departements:
+        if place.epci is not None and place.epci.code in item.epcis:
+            where = " (votre intercommunalité)"
+        elif item.regions and not item.departements:
             where = f" ({place.region.name})"
         return Item(item.name + where, item.what or "", item.website, KIND_LABELS[item.kind])
 
@@ -166,14 +178,14 @@ class NearbyFinder:
         return None
 
     def _departement_services(self, place: Candidate) -> list[Item]:
-        if place.departement is None:
-            return []
-        code = place.departement.code
-        return [
-            Item(c.name, c.what, c.website)
+        """The ESS services of the person's intercommunalité, then of the Département."""
+        local = [
+            (level, c)
             for c in self._active(ContactKind.collectivite)
-            if code in c.scope.departements
+            if (level := scope_level(c.scope, place)) in ("epci", "departement")
         ]
+        local.sort(key=lambda lc: LEVEL_ORDER[lc[0]])
+        return [Item(c.name, c.what, c.website) for _, c in local]
 
     def _active(self, kind: ContactKind) -> list[Contact]:
         return [c for c in self.kb.contacts if c.active and c.kind == kind]
@@ -202,14 +214,21 @@ class NearbyFinder:
             params[search.audience_param] = audience
         keyword = next((search.keywords[s] for s in schemes if s in search.keywords), None)
         params[search.keyword_param] = keyword or search.default_keyword
-        perimeter = None
-        if place is not None:
-            if place.departement is not None:
-                perimeter = search.perimeters.get(f"d:{place.departement.code}")
-            perimeter = perimeter or search.perimeters.get(f"r:{place.region.code}")
+        perimeter = self._perimeter(place)[0]
         if perimeter:
             params[search.perimeter_param] = perimeter
         return f"{search.base_url}?{urlencode(params)}", perimeter is not None
+
+    def _perimeter(self, place: Candidate | None) -> tuple[str | None, str]:
+        """Aides-territoires' own perimeter id for the place, where it is published."""
+        search = self.nearby.aid_search
+        if place is None or search is None:
+            return None, ""
+        if place.departement is not None:
+            found = search.perimeters.get(f"d:{place.departement.code}")
+            if found:
+                return found, "votre département"
+        return search.perimeters.get(f"r:{place.region.code}"), "votre région"
 
     def _calls(
         self,
@@ -218,7 +237,7 @@ class NearbyFinder:
         stage: str | None,
         schemes: Sequence[str],
     ) -> list[Item]:
-        out = []
+        out: list[tuple[int, Item]] = []
         for call in self.nearby.calls:
             if call.schemes and not set(call.schemes) & set(schemes):
                 continue
@@ -226,25 +245,18 @@ class NearbyFinder:
                 continue
             if call.stages and stage is not None and stage not in call.stages:
                 continue
-            scope = call.scope
-            if not scope.national and (
-                place is None
-                or (
-                    place.region.code not in scope.regions
-                    and (
-                        place.departement is None
-                        or place.departement.code not in scope.departements
-                    )
-                )
-            ):
+            level = scope_level(call.scope, place)
+            if level is None:
                 continue
             when = (
                 f"jusqu'au {call.closes.strftime('%d/%m/%Y')}"
                 if call.closes
                 else "ouvert en continu"
             )
-            out.append(Item(f"{call.name} ({call.offered_by})", call.what, call.url, when))
-        return out[:2]
+            item = Item(f"{call.name} ({call.offered_by})", call.what, call.url, when)
+            out.append((LEVEL_ORDER[level], item))
+        out.sort(key=lambda li: li[0])  # the closest first (stable: the file's order otherwise)
+        return [item for _, item in out[:2]]
 
     def _partners(
         self,

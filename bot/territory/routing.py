@@ -1,8 +1,9 @@
 """Match a territory, a profile, a stage and the recommended schemes to contacts and funders.
 
-The closest relevant organisations come first (département, then région, then national),
-each with the reason it is shown. An empty local match is said honestly and falls back to
-national contacts.
+The closest relevant organisations come first (the person's intercommunalité, then
+département, région, national), each with the reason it is shown. An entry that names only
+EPCI is shown to the people of their communes, never to a place known by its département
+only. An empty local match is said honestly and falls back to national contacts.
 """
 
 from __future__ import annotations
@@ -25,8 +26,8 @@ from knowledge.schema import (
     Scope,
 )
 
-Level = Literal["departement", "region", "national"]
-LEVEL_ORDER = {"departement": 0, "region": 1, "national": 2}
+Level = Literal["epci", "departement", "region", "national"]
+LEVEL_ORDER = {"epci": 0, "departement": 1, "region": 2, "national": 3}
 MAX_LOCAL = 5
 MAX_NATIONAL = 3
 MAX_FUNDERS = 5
@@ -65,6 +66,19 @@ def in_region(code: str) -> str:
     return REGION_IN.get(code, f"en {REGIONS.get(code, code)}")
 
 
+def scope_level(scope: Scope, place: Candidate | None) -> Level | None:
+    """How close an entry's scope is to the place, or None when it does not cover it. An EPCI
+    counts only for a commune of it: a place known by its département has no EPCI."""
+    if place is not None:
+        if place.epci is not None and place.epci.code in scope.epcis:
+            return "epci"
+        if place.departement is not None and place.departement.code in scope.departements:
+            return "departement"
+        if place.region.code in scope.regions:
+            return "region"
+    return "national" if scope.national else None
+
+
 @dataclass
 class Match:
     name: str
@@ -84,7 +98,7 @@ class Routing:
     territory: Candidate | None
     contacts: list[Match] = field(default_factory=list)
     funders: list[Match] = field(default_factory=list)
-    local: bool = False  # at least one contact of the département or the région
+    local: bool = False  # at least one contact of the EPCI, the département or the région
     #: kinds of contact known not to exist in the région: (what is missing, who to ask instead)
     known_gaps: list[tuple[str, str]] = field(default_factory=list)
     regional: str | None = None  # the région's ESS body (CRESS, or its substitute), if any
@@ -158,14 +172,6 @@ class Router:
             return False
         return any(allowed(s) for s in schemes if s in funder.schemes)
 
-    def _level(self, scope: Scope, place: Candidate | None) -> Level | None:
-        if place is not None:
-            if place.departement is not None and place.departement.code in scope.departements:
-                return "departement"
-            if place.region.code in scope.regions:
-                return "region"
-        return "national" if scope.national else None
-
     def _fits(
         self, item: Contact | Funder, profile: str | None, stage: str | None, schemes: Sequence[str]
     ) -> list[str] | None:
@@ -182,6 +188,8 @@ class Router:
     def _reason(self, served: list[str], level: Level, place: Candidate | None) -> str:
         names = ", ".join(self.kb.schemes[s].short_name for s in served)
         what = f"Pour votre projet ({names})" if names else "Pour tout projet de l'ESS"
+        if level == "epci" and place is not None and place.epci is not None:
+            return f"{what}, dans votre intercommunalité ({place.epci.name})"
         if level == "departement" and place is not None and place.departement is not None:
             return f"{what}, dans le département {place.departement.name}"
         if level == "region" and place is not None:
@@ -200,7 +208,7 @@ class Router:
         for item in items:
             if isinstance(item, Contact) and not item.active:
                 continue
-            level = self._level(item.scope, place)
+            level = scope_level(item.scope, place)
             if level is None:
                 continue
             served = self._fits(item, profile, stage, schemes)
@@ -276,7 +284,7 @@ class Router:
         here = {
             c.kind
             for c in self.kb.contacts
-            if c.active and self._level(c.scope, place) in ("departement", "region")
+            if c.active and scope_level(c.scope, place) in ("epci", "departement", "region")
         }
         told = {
             g.kind
