@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from benchmarks.run import targets, verdict
+from benchmarks.run import confirm, targets, verdict
 
 
 def results(**changes: float) -> dict[str, Any]:
@@ -57,3 +57,22 @@ def test_every_missed_target_is_named() -> None:
         assert name in text
     gating = [name for name, met, gates in targets(results(telegram=9.0)) if gates and not met]
     assert gating == []  # the Telegram ratio alone does not fail CI (README says why)
+
+
+def test_a_gating_target_missed_once_is_measured_again_before_it_fails() -> None:
+    burst = results(step=104e-6)
+    calm = results()
+    again = {key: (lambda key=key: calm[key]) for key in ("load", "step", "search", "geography")}
+    assert confirm(burst, again) == []  # met when measured again: the run passes
+    assert burst["step_first_measure"]["step"]["median"] == 104e-6  # the first figure is kept
+    slow = results(step=104e-6)
+    still = {key: (lambda key=key: slow[key]) for key in ("load", "step", "search", "geography")}
+    assert confirm(results(step=104e-6), still) == ["engine step < 100 µs"]
+
+
+def test_nothing_is_measured_again_when_every_gating_target_is_met() -> None:
+    def fail() -> Any:
+        raise AssertionError("measured again although every gating target was met")
+
+    again = dict.fromkeys(("load", "step", "search", "geography"), fail)
+    assert confirm(results(telegram=9.0), again) == []
