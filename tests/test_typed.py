@@ -483,3 +483,62 @@ def test_oui_confirms_a_single_place_proposed(conversation: Conversation) -> Non
     assert turn.session.place is None
     confirmed = conversation.handle_text(turn.session, "oui")
     assert confirmed.session.place == "c:14167"
+
+
+# ---------------------------------------------------------------- a place typed at a question
+
+
+def test_a_place_typed_at_a_question_is_proposed_never_taken(conversation: Conversation) -> None:
+    session = at(conversation, "collectivite_enjeu")
+    turn = conversation.handle_text(session, "Colombelles")
+    assert_telegram_ok(turn)
+    assert turn.session.place is None and turn.session.answers == session.answers
+    shown = texts(turn)
+    assert "« Colombelles » : est-ce le lieu de votre projet ?" in shown
+    assert next_question(conversation, session) in shown  # the question is asked again
+    labels = all_labels(turn)
+    options = [o.label for o in conversation.engine.state(session).question.options]  # type: ignore[union-attr]
+    assert labels[: len(options)] == options  # the answers keep their numbers
+    assert labels[len(options)] == "📍 Oui, c'est Colombelles (14)"
+    # « 1 » still answers the question
+    one = conversation.handle_text(turn.session, "1")
+    assert one.session.answers[-1][0] == "collectivite_enjeu" and one.session.place is None
+
+
+def test_the_proposed_place_kept_is_used_at_the_end_without_asking(
+    conversation: Conversation,
+) -> None:
+    session = at(conversation, "collectivite_enjeu")
+    turn = conversation.handle_text(session, "14460")  # a postal code reads as a place too
+    kept = click(conversation, turn, "📍 Oui, c'est Colombelles (14)")
+    assert kept.session.place == "c:14167" and kept.session.answers == session.answers
+    assert "C'est noté : Colombelles (14)" in texts(kept)
+    assert next_question(conversation, session) in texts(kept)  # carry on where it was
+    assert "Qui peut vous accompagner" not in texts(kept)  # contacts come with the result
+    state = conversation.engine.state(kept.session)
+    s = kept.session
+    while state.question is not None:
+        s = conversation.handle_action(
+            s, Action(Kind.answer, state.question.options[0].value, state.question.id, s.step)
+        ).session
+        state = conversation.engine.state(s)
+    end = conversation.screen(s)
+    assert not any("Où se situe votre projet" in r.text for r in end)
+    assert any("Colombelles" in html_to_text(r.text) for r in end)
+
+
+def test_no_proposal_for_a_number_the_same_place_or_an_old_button(
+    conversation: Conversation,
+) -> None:
+    session = at(conversation, "collectivite_enjeu")
+    assert "est-ce le lieu" not in texts(conversation.handle_text(session, "14"))
+    placed = Session(session.answers, "c:14167")
+    assert "est-ce le lieu" not in texts(conversation.handle_text(placed, "Colombelles"))
+    turn = conversation.handle_text(session, "Colombelles")
+    moved = conversation.handle_text(turn.session, "1").session  # answered since
+    keep = Action(Kind.place, "c:14167", "later", session.step)
+    stale = conversation.handle_action(moved, keep)
+    assert stale.session.place is None  # an old proposal changes nothing
+    done = finished(conversation)
+    forged = conversation.handle_action(done, Action(Kind.place, "c:14167", "later", done.step))
+    assert forged.session.place is None  # after the result, only the place screen sets it

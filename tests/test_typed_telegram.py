@@ -129,3 +129,19 @@ async def test_fiche_short_view_and_a_section(bot: Harness, kb: KnowledgeBase) -
 def option_label_of(bot: Harness, question: str, value: str) -> str:
     kb = bot.app.bot_data["service"].conversation.kb
     return option_label(kb, question, value)
+
+
+async def test_a_commune_typed_at_a_question_is_proposed_and_kept_by_its_button(
+    bot: Harness, kb: KnowledgeBase
+) -> None:
+    user = bot.user()
+    await user.send("/start")
+    await user.click(option_label(kb, "profil", "collectivite"))
+    await user.send("Colombelles")
+    assert "« Colombelles » : est-ce le lieu de votre projet ?" in user.last().text
+    stored = await bot.stored(user.chat_id)
+    assert stored.place is None and stored.answers == (("profil", "collectivite"),)
+    await user.click("📍 Oui, c'est Colombelles (14)")
+    stored = await bot.stored(user.chat_id)
+    assert stored.place == "c:14167" and stored.answers == (("profil", "collectivite"),)
+    assert "C'est noté : Colombelles (14)" in user.texts()

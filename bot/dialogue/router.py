@@ -26,7 +26,7 @@ from bot.orientation.engine import NO_PLACE, Engine, EngineError, Session, State
 from bot.orientation.fiches import FichesDialogue
 from bot.screens.render import Renderer, split_reply
 from bot.screens.views import Action, Kind, Reply, Turn, decode_action, encode_action, listed
-from bot.territory.dialogue import TerritoryDialogue
+from bot.territory.dialogue import LATER, TerritoryDialogue
 from bot.territory.geography import Geography
 from knowledge.loader import KnowledgeBase, normalize
 from knowledge.schema import Scheme
@@ -92,7 +92,7 @@ class Conversation:
             Kind.schemes: lambda s, a: Turn(
                 s.session, [self.fiches.schemes_list(s.session)], False
             ),
-            Kind.place: lambda s, a: t.set_place(s, a.arg, pressed=True),
+            Kind.place: lambda s, a: t.set_place(s, a.arg, True, a.question == LATER),
             Kind.change_place: lambda s, a: t.ask_place(s),
             Kind.contacts: lambda s, a: t.contacts(s, more=a.arg == "more"),
             Kind.compare: lambda s, a: self.comparison.by_ids(s.session, a.arg),

@@ -71,6 +71,9 @@ class TypedDialogue:
             return self.intent(state, meaning)
         if place_asked:
             return self.territory.typed_place(state, text)
+        proposal = self.territory.propose_place(state, text)
+        if proposal is not None:
+            return proposal
         if state.question is not None:
             turn = self.orientation.not_understood(state, text, meaning.suggestions)
             kind = "suggested" if meaning.suggestions else "question"

@@ -23,6 +23,14 @@ FIRST_CONTACTS, FIRST_FUNDERS, MESSAGE_LIMIT = 3, 2, 2500
 QUOTE = 60
 
 
+#: the `question` of a place button proposed during a question: keep it for the end
+LATER = "later"
+
+
+def _answers(row: list[Button]) -> bool:
+    return any(b.action is not None and b.action.kind is Kind.answer for b in row)
+
+
 class TerritoryDialogue:
     def __init__(self, parts: Parts, orientation: OrientationDialogue, screen: Screen) -> None:
         self.parts = parts
@@ -54,12 +62,19 @@ class TerritoryDialogue:
         new = Session(state.session.answers, None, True)
         return Turn(new, [self.place_prompt()], True)
 
-    def set_place(self, state: State, key: str, pressed: bool = False) -> Turn:
+    def set_place(self, state: State, key: str, pressed: bool = False, later: bool = False) -> Turn:
         """`pressed`: from a button, which only applies while the place is asked (an old
-        « Passer cette étape » must not erase a place given since)."""
+        « Passer cette étape » must not erase a place given since); `later`: the button of
+        a place proposed during a question (`propose_place`), kept for the end."""
         session = state.session
         asked = session.asking_place or (state.finished and session.place is None)
-        if (key != NO_PLACE and self.parts.geo.from_key(key) is None) or (pressed and not asked):
+        place = self.parts.geo.from_key(key) if key != NO_PLACE else None
+        if later and pressed and place is not None and state.question is not None:
+            new = Session(session.answers, key, False)
+            noted = self.parts.renderer.render("place_later.j2", status="noted", label=place.label)
+            new_state = self.parts.engine.state(new)
+            return Turn(new, [Reply(noted), self.orientation.question_reply(new_state)], True)
+        if (key != NO_PLACE and place is None) or (pressed and not asked) or later:
             return self.parts.stale(state, self.screen)
         new = Session(session.answers, key, False)
         new_state = self.parts.engine.state(new)
@@ -73,6 +88,27 @@ class TerritoryDialogue:
         if new_state.question is not None:  # asked mid-orientation: carry on where it was
             replies.append(self.orientation.question_reply(new_state))
         return Turn(new, replies, True)
+
+    def propose_place(self, state: State, text: str) -> Turn | None:
+        """A place typed while a question is asked (« Colombelles »): proposed as the
+        project's place with a button, the question asked again; never taken on its own.
+        None when the text is no exact place (or a number, which reads as an answer)."""
+        if state.question is None or (text.strip().isdigit() and len(text.strip()) <= 3):
+            return None
+        best = self.parts.geo.resolve(text).best
+        if best is None or best.key == state.session.place:
+            return None
+        body = self.parts.renderer.render(
+            "place_later.j2", status="proposed", text=short(text, QUOTE)
+        )
+        keep = Action(Kind.place, best.key, LATER, state.session.step)
+        question = self.orientation.question_reply(state)
+        rows = list(question.buttons)
+        # after the answers: their numbers stay the same, the place is the next one
+        at = max((i + 1 for i, row in enumerate(rows) if _answers(row)), default=0)
+        rows.insert(at, [Button(button("keep_place", place=best.label), keep)])
+        reply = Reply(f"{body}\n\n{question.text}", rows)
+        return Turn(state.session, [reply], False)
 
     def typed_place(self, state: State, text: str) -> Turn:
         """A typed place: taken when exact, proposed when close, never substituted."""
