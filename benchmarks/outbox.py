@@ -14,11 +14,15 @@ from __future__ import annotations
 import asyncio
 import os
 import statistics
+import sys
 import tempfile
 import time
 import uuid
 from pathlib import Path
 from typing import Any
+
+# run as a script (`python benchmarks/outbox.py`), the project root is not on the path
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 import httpx
 from sqlalchemy import MetaData

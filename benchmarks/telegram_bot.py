@@ -15,10 +15,14 @@ from __future__ import annotations
 import asyncio
 import gc
 import itertools
+import sys
 import tempfile
 import time
 from pathlib import Path
 from typing import Any
+
+# run as a script (`python benchmarks/telegram_bot.py`), the project root is not on the path
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from telegram import Update
 from telegram.ext import Application, ApplicationBuilder, ContextTypes, MessageHandler, filters

@@ -2,9 +2,17 @@
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
+from pathlib import Path
 from typing import Any
 
+import pytest
+
 from benchmarks.run import confirm, targets, verdict
+
+BENCHMARKS = Path(__file__).resolve().parent.parent / "benchmarks"
 
 
 def results(**changes: float) -> dict[str, Any]:
@@ -76,3 +84,15 @@ def test_nothing_is_measured_again_when_every_gating_target_is_met() -> None:
 
     again = dict.fromkeys(("load", "step", "search", "geography"), fail)
     assert confirm(results(telegram=9.0), again) == []
+
+
+@pytest.mark.parametrize("script", sorted(p.name for p in BENCHMARKS.glob("*.py")))
+def test_every_benchmark_script_starts_from_any_folder(script: str, tmp_path: Path) -> None:
+    """As README says (`python benchmarks/<script>.py`): run from elsewhere, without the
+    project on the path, each script finds its imports (tests' helpers included)."""
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
+    code = f"import runpy; runpy.run_path({str(BENCHMARKS / script)!r}, run_name='imported')"
+    done = subprocess.run(
+        [sys.executable, "-c", code], cwd=tmp_path, env=env, capture_output=True, text=True
+    )
+    assert done.returncode == 0, done.stderr[-2000:]

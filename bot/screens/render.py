@@ -23,6 +23,7 @@ TEMPLATES = tuple(
     _BOT / room / "templates" for room in ("orientation", "territory", "leads", "dialogue")
 )
 TELEGRAM_LIMIT = 4096
+_BLANK_LINES = re.compile(r"\n{3,}")
 
 
 class Renderer:
@@ -35,6 +36,8 @@ class Renderer:
             lstrip_blocks=True,
             undefined=StrictUndefined,
             keep_trailing_newline=False,
+            # templates ship with the code: a restart reloads them; no file check per message
+            auto_reload=False,
         )
         self.env.filters["frdate"] = lambda d: d.strftime("%d/%m/%Y")
 
@@ -46,7 +49,7 @@ class Renderer:
 
     def render(self, template: str, /, **context: Any) -> str:
         text = self.env.get_template(template).render(**context)
-        return re.sub(r"\n{3,}", "\n\n", text).strip()
+        return _BLANK_LINES.sub("\n\n", text).strip()
 
 
 def split_message(text: str, limit: int = TELEGRAM_LIMIT) -> list[str]:
