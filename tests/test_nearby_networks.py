@@ -54,6 +54,10 @@ def who_helps(parts: Parts, dep: str, profile: str, schemes: list[str]) -> str:
         ("d:10", "Troyes - Champagne"),
         ("d:95", "Cergy"),
         ("d:09", "Saint-Girons et six communes du Couserans"),
+        ("d:26", "Val de Drôme - Livron-sur-Drôme"),
+        ("d:52", "Bassin de Joinville"),
+        ("d:87", "Communauté de communes de Noblat"),
+        ("d:971", "Sainte-Rose"),
     ],
 )
 def test_a_collectivite_sees_a_newly_listed_territory_near_it(
@@ -71,10 +75,19 @@ def test_gironde_names_both_of_its_territories(parts: Parts) -> None:
     assert names == ["Bordeaux - Grand Parc", "Castillon-la-Bataille"]
 
 
+def test_nievre_knows_its_four_listed_territories_and_says_how_many_more(
+    parts: Parts, conversation: Conversation
+) -> None:
+    view = parts.nearby.find(parts.geo.dep_candidate("58"), "collectivite", None, ["tzcld"])
+    [group] = [g for g in view.groups if g.label == "Territoires zéro chômeur"]
+    assert len(group.items) + group.more == 4  # Clamecy - Vaux d'Yonne is the fourth
+    assert "et 1 autre" in near_you(conversation, "collectivite", "d:58")
+
+
 def test_every_listed_territory_is_sourced_dated_and_due_for_review(kb: KnowledgeBase) -> None:
     near = kb.nearby
     territories = [i for i in near.initiatives if i.kind == "tzcld"]
-    assert len(territories) >= 71  # of the 87 habilitated after the decree of 11 February 2026
+    assert len(territories) >= 76  # of the 87 habilitated after the decree of 11 February 2026
     assert len({i.id for i in territories}) == len(territories)
     for item in territories:
         file = near.files[item.id].rsplit("/", 1)[-1].removesuffix(".yaml")
