@@ -8,7 +8,7 @@ a loaded base. Every problem names the file, the entry and the fix.
 from __future__ import annotations
 
 import unicodedata
-from collections.abc import Iterable
+from collections.abc import Collection, Iterable
 from dataclasses import dataclass
 
 import yaml
@@ -147,6 +147,50 @@ def _unknown_source(
         "déclarez-la dans `sources:` ou corrigez la clé" + _suggest(key, known),
         line,
     )
+
+
+def entry_problems(
+    rel: str,
+    node: yaml.Node | None,
+    at: list[str | int],
+    entry: str,
+    seen: dict[str, str],
+    cited: tuple[Iterable[str], Collection[str]],
+    fiches: tuple[Iterable[str], Collection[str]],
+) -> list[Problem]:
+    """What every entry of a directory or nearby file must pass: an id no other entry has
+    (`seen`: id → file, filled here), sources declared in its file and fiches that exist
+    (`cited` and `fiches`: what the entry names, what is known)."""
+    out: list[Problem] = []
+    if entry in seen:
+        out.append(
+            Problem(
+                rel,
+                entry,
+                f"identifiant en double (déjà dans {seen[entry]})",
+                "donnez un identifiant unique",
+                _line_of(node, [*at, "id"]),
+            )
+        )
+    seen[entry] = rel
+    keys, known = cited
+    for key in keys:
+        if key not in known:
+            line = _line_of(node, [*at, "sources"])
+            out.append(_unknown_source(rel, entry, "l'entrée", key, known, line))
+    sids, schemes = fiches
+    for sid in sids:
+        if sid not in schemes:
+            out.append(
+                Problem(
+                    rel,
+                    entry,
+                    f"fiche inconnue « {sid} »",
+                    "utilisez l'id d'un fichier de knowledge/schemes/" + _suggest(sid, schemes),
+                    _line_of(node, [*at, "schemes"]),
+                )
+            )
+    return out
 
 
 def _check_sources(scheme: Scheme, rel: str, node: yaml.Node | None) -> list[Problem]:

@@ -27,9 +27,9 @@ from knowledge.checks import (
     _count_paths,
     _line_of,
     _longest,
-    _suggest,
     _unknown_source,
     best_scores,
+    entry_problems,
     normalize,
 )
 from knowledge.nearby import Nearby, load_nearby
@@ -363,44 +363,20 @@ def _load_directory(
         for section, items in sections:
             for i, item in enumerate(items):
                 at: list[str | int] = [section, i]
-                if item.id in seen:
-                    problems.append(
-                        Problem(
-                            rel,
-                            item.id,
-                            f"identifiant en double (déjà dans {seen[item.id]})",
-                            "donnez un identifiant unique",
-                            _line_of(node, [*at, "id"]),
-                        )
+                problems.extend(
+                    entry_problems(
+                        rel,
+                        node,
+                        at,
+                        item.id,
+                        seen,
+                        (item.sources, directory.sources),
+                        (item.schemes, schemes),
                     )
-                seen[item.id] = rel
+                )
                 entry_files[item.id] = path.stem
-                for sid in item.schemes:
-                    if sid not in schemes:
-                        problems.append(
-                            Problem(
-                                rel,
-                                item.id,
-                                f"fiche inconnue « {sid} »",
-                                "utilisez l'id d'un fichier de knowledge/schemes/"
-                                + _suggest(sid, schemes),
-                                _line_of(node, [*at, "schemes"]),
-                            )
-                        )
                 where = _line_of(node, [*at, "scope", "epcis"])
                 problems.extend(epci_problems(item.scope.epcis, rel, item.id, where))
-                for key in item.sources:
-                    if key not in directory.sources:
-                        problems.append(
-                            _unknown_source(
-                                rel,
-                                item.id,
-                                "l'entrée",
-                                key,
-                                directory.sources,
-                                _line_of(node, [*at, "sources"]),
-                            )
-                        )
         for i, gap in enumerate(directory.gaps):
             entry = f"gaps[{i}] {gap.region}/{gap.kind}"
             for key in gap.sources:

@@ -16,7 +16,7 @@ from typing import Annotated, Any
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, ValidationError
 
-from knowledge.checks import Problem, _line_of
+from knowledge.checks import Problem, _line_of, _unknown_source, entry_problems
 from knowledge.places import epci_problems
 from knowledge.schema import (
     REGIONS,
@@ -294,39 +294,9 @@ def _check_file(
     for section, items in sections:
         for i, item in enumerate(items):
             at: list[Any] = [section, i]
-            if item.id in seen:
-                out.append(
-                    Problem(
-                        rel,
-                        item.id,
-                        f"identifiant en double (déjà dans {seen[item.id]})",
-                        "donnez un identifiant unique",
-                        _line_of(node, [*at, "id"]),
-                    )
-                )
-            seen[item.id] = rel
-            for key in item.sources:
-                if key not in parsed.sources:
-                    out.append(
-                        Problem(
-                            rel,
-                            item.id,
-                            f"source inconnue « {key} »",
-                            "ajoutez-la dans `sources` en tête du fichier",
-                            _line_of(node, [*at, "sources"]),
-                        )
-                    )
-            for sid in getattr(item, "schemes", []):
-                if sid not in schemes:
-                    out.append(
-                        Problem(
-                            rel,
-                            item.id,
-                            f"fiche inconnue « {sid} »",
-                            "utilisez l'id d'un fichier de knowledge/schemes/",
-                            _line_of(node, [*at, "schemes"]),
-                        )
-                    )
+            cited = (item.sources, parsed.sources)
+            fiches = (getattr(item, "schemes", []), schemes)
+            out.extend(entry_problems(rel, node, at, item.id, seen, cited, fiches))
             if isinstance(item, Initiative):
                 out.extend(_check_places(item, rel, node, at, departements))
             if isinstance(item, MemberDirectory):
@@ -339,14 +309,9 @@ def _check_file(
     if search is not None:
         for key in search.sources:
             if key not in parsed.sources:
+                line = _line_of(node, ["aid_search"])
                 out.append(
-                    Problem(
-                        rel,
-                        "aid_search",
-                        f"source inconnue « {key} »",
-                        "ajoutez-la dans `sources`",
-                        _line_of(node, ["aid_search"]),
-                    )
+                    _unknown_source(rel, "aid_search", "la recherche", key, parsed.sources, line)
                 )
         for sid in search.keywords:
             if sid not in schemes:

@@ -39,6 +39,7 @@ from bot.leads.store import JobRow, LeadStatus, LeadStore
 from bot.platform.observe import metrics
 from knowledge.loader import KnowledgeBase
 from tests.receivers import HOST, WebhookReceiver, free_port
+from tests.telegram_offline import TelegramUser
 from tests.test_leads import PARTNER_GROUP, SECRET, World, fill_in, make_world, oriented
 
 pytestmark = pytest.mark.faults
@@ -59,6 +60,14 @@ async def hook_only(kb: KnowledgeBase, database_url: str) -> AsyncIterator[World
     """URSCOP reachable by its webhook only (the attack's organisation C)."""
     async with make_world(kb, database_url, channels=("webhook",)) as made:
         yield made
+
+
+async def sent(world: World, kb: KnowledgeBase) -> tuple[TelegramUser, str]:
+    """A person oriented, the form filled in and « Envoyer » pressed: the person and the lead."""
+    user = await oriented(world, kb)
+    await fill_in(user)
+    await user.click("Envoyer")
+    return user, (await world.leads.all())[0].id
 
 
 async def send_as(world: World, user_id: int, contact: str = "camille.martin@exemple.fr") -> None:
@@ -117,10 +126,7 @@ async def test_1_erasure_while_the_delivery_is_in_flight_reaches_the_partner(
     hook_only: World, kb: KnowledgeBase
 ) -> None:
     world = hook_only
-    user = await oriented(world, kb)
-    await fill_in(user)
-    await user.click("Envoyer")
-    lead_id = (await world.leads.all())[0].id
+    user, lead_id = await sent(world, kb)
     world.webhook.delay = 1.0  # the CRM stores the lead, then answers a second later
     delivering = asyncio.create_task(world.deliver())
     while not world.webhook.received:
@@ -142,10 +148,7 @@ async def test_1_erasure_after_a_timeout_whose_outcome_is_unknown(
     hook_only: World, kb: KnowledgeBase
 ) -> None:
     world = hook_only
-    user = await oriented(world, kb)
-    await fill_in(user)
-    await user.click("Envoyer")
-    lead_id = (await world.leads.all())[0].id
+    user, lead_id = await sent(world, kb)
     world.webhook.delay = 5  # stored by the CRM, but the answer never comes back
     task = asyncio.create_task(world.outbox.run_once())
     while not world.webhook.received:
@@ -688,10 +691,7 @@ async def test_17_no_bot_api_at_start_retries_then_exits_clearly() -> None:
 async def test_kill_during_the_delivery_redelivers_with_the_same_id(
     world: World, kb: KnowledgeBase
 ) -> None:
-    user = await oriented(world, kb)
-    await fill_in(user)
-    await user.click("Envoyer")
-    lead_id = (await world.leads.all())[0].id
+    user, lead_id = await sent(world, kb)
     # a worker claims every job, sends the webhook, and dies before recording anything
     claimed = []
     while jobs := await world.leads.claim():
@@ -715,10 +715,7 @@ async def test_kill_during_the_delivery_redelivers_with_the_same_id(
 async def test_an_erasure_at_every_state_reaches_every_holder(
     world: World, kb: KnowledgeBase, state: str
 ) -> None:
-    user = await oriented(world, kb)
-    await fill_in(user)
-    await user.click("Envoyer")
-    lead_id = (await world.leads.all())[0].id
+    user, lead_id = await sent(world, kb)
     if state == "retrying":
         world.webhook.fail_next(1, 500)
         world.smtp.refuse[EMAIL] = "451 4.3.0 Try again later"

@@ -14,6 +14,7 @@ from bot.dialogue.router import Conversation
 from bot.orientation.engine import Session
 from bot.screens.render import Renderer
 from knowledge.loader import KnowledgeBase, KnowledgeError, load_knowledge
+from tests.test_nearby import INITIATIVE
 
 KbCopy = Callable[[], Path]
 
@@ -230,22 +231,6 @@ directories:
     verified_at: 2026-12-01
 """
 
-TERRITORY = """
-sources:
-  liste:
-    title: "Décret"
-    url: https://example.org/decret
-    verified_at: 2026-12-01
-initiatives:
-  - id: tz_test
-    name: "Territoire test"
-    kind: tzcld
-    departements: ["29"]
-    sources: [liste]
-    verified_at: 2026-12-01
-    review_by: 2026-12-31
-"""
-
 
 def write(root: Path, text: str) -> None:
     (root / "nearby").mkdir(exist_ok=True)
@@ -255,12 +240,9 @@ def write(root: Path, text: str) -> None:
 @pytest.mark.parametrize(
     ("text", "field"),
     [
-        (TERRITORY.replace("    review_by: 2026-12-31\n", ""), "review_by"),
-        (
-            TERRITORY.replace("    verified_at: 2026-12-01\n    review_by", "    review_by"),
-            "verified_at",
-        ),
-        (TERRITORY.replace("    sources: [liste]\n", ""), "sources"),
+        # without verified_at: tests/test_nearby.py
+        (INITIATIVE.replace("    review_by: 2026-12-31\n", ""), "review_by"),
+        (INITIATIVE.replace("    sources: [liste]\n", ""), "sources"),
         (DIRECTORY.replace("    review_by: 2027-06-30\n", ""), "review_by"),
         (DIRECTORY.replace("    sources: [liste]\n    verified_at", "    verified_at"), "sources"),
         ("".join(DIRECTORY.rsplit("    verified_at: 2026-12-01\n", 1)), "verified_at"),

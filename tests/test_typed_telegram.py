@@ -3,24 +3,12 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
-
-import pytest
 from telegram import Update
 
 from bot.orientation.cases import asked_answers
-from bot.platform.config import Settings
 from knowledge.loader import KnowledgeBase
-from tests.test_telegram import TOKEN, Harness, option_label, start_app, stop_app
-
-
-@pytest.fixture
-async def bot(kb: KnowledgeBase, database_url: str) -> AsyncIterator[Harness]:
-    settings = Settings(_env_file=None, telegram_bot_token=TOKEN, database_url=database_url)
-    harness = await start_app(settings, kb)
-    yield harness
-    await stop_app(harness)
-    assert harness.request.violations == [], "Telegram would have refused these calls"
+from tests.test_telegram import Harness, option_label
+from tests.test_telegram import bot as bot  # the same fixture: the real Application, offline
 
 
 async def test_typed_text_never_records_what_was_not_said(bot: Harness) -> None:
